@@ -1,0 +1,478 @@
+//! The pipeline: plan the layers of a checkpoint, read each tensor, compute its ESD, fit the
+//! power law, compute the metrics, and summarise — layers spread over a thread pool, results
+//! in checkpoint order and identical whatever the number of threads.
+
+use crate::diagnose::metrics::{self, EVALS_THRESH, WEAK_RANK_TOLERANCE};
+use crate::error::{Error, Result};
+use crate::fit::{fit_power_law, PlMethod};
+use crate::formats::{self, TensorSource};
+use crate::layers::{self, LayerOptions, LayerPlan};
+use crate::spectrum::{self, Precision, Solver};
+use faer::Mat;
+use rayon::prelude::*;
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Everything that changes the numbers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Options {
+    #[serde(flatten)]
+    pub layers: LayerOptions,
+    /// Divide the eigenvalues by N: the paper's X = WᵀW/N (Eqn. 4). Off by default, as in
+    /// weightwatcher, whose numbers users compare with.
+    pub normalize: bool,
+    pub pl_method: PlMethod,
+    pub solver: Solver,
+    pub precision: Precision,
+    /// `weak_rank_loss` counts eigenvalues below this.
+    pub tolerance: f64,
+    /// Only layers matching this filter (not part of the numbers, so not serialised).
+    #[serde(skip)]
+    pub filter: Option<LayerFilter>,
+    /// Worker threads (default: all cores). Never changes the output.
+    #[serde(skip)]
+    pub threads: Option<usize>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            layers: LayerOptions::default(),
+            normalize: false,
+            pl_method: PlMethod::Ww,
+            solver: Solver::Auto,
+            precision: Precision::F64,
+            tolerance: WEAK_RANK_TOLERANCE,
+            filter: None,
+            threads: None,
+        }
+    }
+}
+
+/// One selector of `--layers`.
+#[derive(Debug, Clone)]
+pub enum LayerSelector {
+    /// A layer id (index of the tensor in the checkpoint).
+    Id(usize),
+    /// A regular expression searched in the full tensor name.
+    Regex(Regex),
+    /// A substring of the full tensor name.
+    Substring(String),
+}
+
+/// Layers to keep: a layer is kept if any selector matches it.
+#[derive(Debug, Clone)]
+pub struct LayerFilter(pub Vec<LayerSelector>);
+
+impl LayerFilter {
+    /// Parse a comma-separated list: `12` is a layer id, `/attn\.(q|k)/` a regex, anything
+    /// else a substring.
+    pub fn parse(s: &str) -> Result<Self> {
+        let mut out = Vec::new();
+        for item in s.split(',').map(str::trim).filter(|x| !x.is_empty()) {
+            if let Ok(id) = item.parse::<usize>() {
+                out.push(LayerSelector::Id(id));
+            } else if item.len() >= 2 && item.starts_with('/') && item.ends_with('/') {
+                let re = Regex::new(&item[1..item.len() - 1])
+                    .map_err(|e| Error::Usage(format!("--layers: bad regex {item}: {e}")))?;
+                out.push(LayerSelector::Regex(re));
+            } else {
+                out.push(LayerSelector::Substring(item.to_string()));
+            }
+        }
+        Ok(LayerFilter(out))
+    }
+
+    pub fn matches(&self, plan: &LayerPlan) -> bool {
+        self.0.iter().any(|s| match s {
+            LayerSelector::Id(i) => plan.layer_id == *i,
+            LayerSelector::Regex(r) => r.is_match(&plan.longname),
+            LayerSelector::Substring(x) => plan.longname.contains(x.as_str()),
+        })
+    }
+}
+
+/// Outcome of a layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// ESD and power-law fit computed.
+    Success,
+    /// ESD computed, but no power law could be fitted: α and its metrics are empty, and the
+    /// layer is left out of α averages (never labelled over-trained).
+    Failed,
+    /// The layer could not be read or has no spectrum (NaN/Inf, all zeros, corrupt data).
+    Error,
+}
+
+impl Status {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Status::Success => "success",
+            Status::Failed => "failed",
+            Status::Error => "error",
+        }
+    }
+}
+
+/// One row of the details table. Column names are weightwatcher's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerResult {
+    pub layer_id: usize,
+    pub name: String,
+    pub longname: String,
+    pub layer_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slice_id: Option<usize>,
+    pub shape: Vec<usize>,
+    pub dtype: String,
+    #[serde(rename = "N")]
+    pub n: usize,
+    #[serde(rename = "M")]
+    pub m: usize,
+    #[serde(rename = "Q")]
+    pub q: f64,
+    pub rf: usize,
+    pub num_evals: Option<usize>,
+    pub sv_max: Option<f64>,
+    pub sv_min: Option<f64>,
+    pub rank_loss: Option<usize>,
+    pub weak_rank_loss: Option<usize>,
+    pub lambda_max: Option<f64>,
+    pub alpha: Option<f64>,
+    pub xmin: Option<f64>,
+    pub xmax: Option<f64>,
+    #[serde(rename = "D")]
+    pub d: Option<f64>,
+    pub sigma: Option<f64>,
+    pub num_pl_spikes: Option<usize>,
+    pub status: Status,
+    pub warning: String,
+    pub norm: Option<f64>,
+    pub log_norm: Option<f64>,
+    pub spectral_norm: Option<f64>,
+    pub log_spectral_norm: Option<f64>,
+    pub alpha_weighted: Option<f64>,
+    pub log_alpha_norm: Option<f64>,
+    pub stable_rank: Option<f64>,
+    pub matrix_rank: Option<usize>,
+    pub entropy: Option<f64>,
+    /// Why the status is not success.
+    pub message: String,
+}
+
+impl LayerResult {
+    fn empty(plan: &LayerPlan) -> Self {
+        LayerResult {
+            layer_id: plan.layer_id,
+            name: plan.name.clone(),
+            longname: plan.longname.clone(),
+            layer_type: plan.kind.map_or("unknown", |k| k.as_str()).to_string(),
+            slice_id: plan.slice_id,
+            shape: plan.shape.clone(),
+            dtype: plan.dtype.clone(),
+            n: plan.n,
+            m: plan.m,
+            q: plan.q(),
+            rf: plan.rf,
+            num_evals: None,
+            sv_max: None,
+            sv_min: None,
+            rank_loss: None,
+            weak_rank_loss: None,
+            lambda_max: None,
+            alpha: None,
+            xmin: None,
+            xmax: None,
+            d: None,
+            sigma: None,
+            num_pl_spikes: None,
+            status: Status::Error,
+            warning: String::new(),
+            norm: None,
+            log_norm: None,
+            spectral_norm: None,
+            log_spectral_norm: None,
+            alpha_weighted: None,
+            log_alpha_norm: None,
+            stable_rank: None,
+            matrix_rank: None,
+            entropy: None,
+            message: String::new(),
+        }
+    }
+
+    fn error(plan: &LayerPlan, message: impl Into<String>) -> Self {
+        let mut r = LayerResult::empty(plan);
+        r.message = message.into();
+        r
+    }
+
+    /// Key identifying the row across runs (for `--resume`).
+    pub fn key(&self) -> (usize, Option<usize>) {
+        (self.layer_id, self.slice_id)
+    }
+}
+
+/// A tensor that is not analysed, and why.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SkippedLayer {
+    pub layer_id: usize,
+    pub longname: String,
+    pub shape: Vec<usize>,
+    pub reason: String,
+}
+
+/// Model-level means (weightwatcher's `get_summary`, plus counts).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Rows with an ESD (status success or failed).
+    pub layers_analyzed: usize,
+    /// Rows whose power-law fit failed (left out of the α means).
+    pub layers_failed: usize,
+    /// Rows that could not be analysed (status error).
+    pub layers_error: usize,
+    /// Tensors not analysed (see `skipped`).
+    pub layers_skipped: usize,
+    pub log_norm: Option<f64>,
+    pub alpha: Option<f64>,
+    pub alpha_weighted: Option<f64>,
+    pub log_alpha_norm: Option<f64>,
+    pub log_spectral_norm: Option<f64>,
+    pub stable_rank: Option<f64>,
+    pub entropy: Option<f64>,
+}
+
+/// The result of `analyze`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    /// weightscope version that produced it.
+    pub weightscope: String,
+    /// What was analysed, as given.
+    pub source: String,
+    pub format: String,
+    pub files: Vec<String>,
+    pub options: Options,
+    pub summary: Summary,
+    pub layers: Vec<LayerResult>,
+    pub skipped: Vec<SkippedLayer>,
+}
+
+/// The ESD of a layer's matrices (pooled, ascending) and weightwatcher's `rank_loss` (summed
+/// over the matrices, each with numpy's tolerance).
+pub fn layer_esd(
+    mats: &[Mat<f64>],
+    n: usize,
+    solver: Solver,
+    precision: Precision,
+) -> std::result::Result<(Vec<f64>, usize), spectrum::NoConvergence> {
+    let mut evals = Vec::new();
+    let mut rank_loss = 0;
+    for w in mats {
+        let ev = spectrum::gram_eigenvalues(w.as_ref(), solver, precision)?;
+        rank_loss += ev.len() - metrics::matrix_rank(&ev, n);
+        evals.extend(ev);
+    }
+    evals.sort_by(f64::total_cmp);
+    Ok((evals, rank_loss))
+}
+
+/// Analyse one layer from its tensor's row-major data. No I/O.
+pub fn analyze_layer(plan: &LayerPlan, data: &[f64], opts: &Options) -> LayerResult {
+    let bad = data.iter().filter(|x| !x.is_finite()).count();
+    if bad > 0 {
+        let nan = data.iter().filter(|x| x.is_nan()).count();
+        return LayerResult::error(
+            plan,
+            format!("{nan} NaN and {} infinite values: no spectrum", bad - nan),
+        );
+    }
+    if data.iter().all(|&x| x == 0.0) {
+        return LayerResult::error(plan, "all-zero matrix: no spectrum");
+    }
+    let mats = layers::layer_matrices(plan, data, &opts.layers);
+    let (mut evals, rank_loss) = match layer_esd(&mats, plan.n, opts.solver, opts.precision) {
+        Ok(x) => x,
+        Err(e) => return LayerResult::error(plan, e.to_string()),
+    };
+    drop(mats);
+    if opts.normalize {
+        let n = plan.n as f64;
+        evals.iter_mut().for_each(|l| *l /= n);
+    }
+    let mut r = LayerResult::empty(plan);
+    let m = metrics::esd_metrics(&evals, plan.n, opts.tolerance);
+    r.num_evals = Some(m.num_evals);
+    r.sv_max = Some(m.sv_max);
+    r.sv_min = Some(m.sv_min);
+    r.rank_loss = Some(rank_loss);
+    r.weak_rank_loss = Some(m.weak_rank_loss);
+    r.lambda_max = Some(m.lambda_max);
+    r.norm = Some(m.norm);
+    r.log_norm = Some(m.log_norm);
+    r.spectral_norm = Some(m.spectral_norm);
+    r.log_spectral_norm = Some(m.log_spectral_norm);
+    r.stable_rank = Some(m.stable_rank);
+    r.matrix_rank = Some(m.matrix_rank);
+    r.entropy = Some(m.entropy);
+
+    let first = evals.partition_point(|&l| l <= EVALS_THRESH);
+    let nz = &evals[first..];
+    match fit_power_law(nz, opts.pl_method) {
+        Some(fit) if fit.alpha.is_finite() && fit.alpha > 1.0 && fit.d.is_finite() => {
+            r.status = Status::Success;
+            r.alpha = Some(fit.alpha);
+            r.xmin = Some(fit.xmin);
+            r.xmax = Some(fit.xmax);
+            r.d = Some(fit.d);
+            r.sigma = Some(fit.sigma);
+            r.num_pl_spikes = Some(evals.len() - evals.partition_point(|&l| l < fit.xmin));
+            r.alpha_weighted = Some(metrics::alpha_weighted(fit.alpha, m.lambda_max));
+            r.log_alpha_norm = Some(metrics::log_alpha_norm(&evals, fit.alpha));
+            r.warning = metrics::alpha_warning(fit.alpha).to_string();
+        }
+        _ => {
+            r.status = Status::Failed;
+            r.message = format!(
+                "no power law fits the {} eigenvalue(s) above {EVALS_THRESH:e}",
+                nz.len()
+            );
+        }
+    }
+    r
+}
+
+/// Mean of the finite values, or None.
+fn mean(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
+    let (mut s, mut n) = (0.0, 0usize);
+    for v in values.flatten().filter(|v| v.is_finite()) {
+        s += v;
+        n += 1;
+    }
+    (n > 0).then(|| s / n as f64)
+}
+
+/// Summarise layer rows.
+pub fn summarize(layers: &[LayerResult], skipped: usize) -> Summary {
+    let with_esd: Vec<&LayerResult> = layers
+        .iter()
+        .filter(|r| r.status != Status::Error)
+        .collect();
+    let fitted: Vec<&LayerResult> = layers
+        .iter()
+        .filter(|r| r.status == Status::Success)
+        .collect();
+    Summary {
+        layers_analyzed: with_esd.len(),
+        layers_failed: layers.iter().filter(|r| r.status == Status::Failed).count(),
+        layers_error: layers.iter().filter(|r| r.status == Status::Error).count(),
+        layers_skipped: skipped,
+        log_norm: mean(with_esd.iter().map(|r| r.log_norm)),
+        alpha: mean(fitted.iter().map(|r| r.alpha)),
+        alpha_weighted: mean(fitted.iter().map(|r| r.alpha_weighted)),
+        log_alpha_norm: mean(fitted.iter().map(|r| r.log_alpha_norm)),
+        log_spectral_norm: mean(with_esd.iter().map(|r| r.log_spectral_norm)),
+        stable_rank: mean(with_esd.iter().map(|r| r.stable_rank)),
+        entropy: mean(with_esd.iter().map(|r| r.entropy)),
+    }
+}
+
+/// What `describe` shows: the plan, no maths.
+#[derive(Debug, Clone, Serialize)]
+pub struct Description {
+    pub source: String,
+    pub format: String,
+    pub files: Vec<String>,
+    pub layers: Vec<LayerPlan>,
+}
+
+/// Plan the layers of an opened checkpoint, applying the filter.
+pub fn plan(src: &dyn TensorSource, opts: &Options) -> Vec<LayerPlan> {
+    let mut plans = layers::plan_layers(src.tensors(), &opts.layers);
+    if let Some(f) = &opts.filter {
+        plans.retain(|p| f.matches(p));
+    }
+    plans
+}
+
+/// Describe a checkpoint: layers, shapes, kinds, and what will be skipped and why.
+pub fn describe(path: &Path, opts: &Options) -> Result<Description> {
+    let src = formats::open(path)?;
+    Ok(Description {
+        source: path.display().to_string(),
+        format: src.format_name().to_string(),
+        files: src.files().iter().map(|f| f.display().to_string()).collect(),
+        layers: plan(src.as_ref(), opts),
+    })
+}
+
+/// Hooks for a long run: rows already finished (from `--resume`), and a callback for each
+/// finished row (to save it at once, and to drive a progress bar: its second argument is the
+/// estimated flops of the layer).
+#[derive(Default)]
+pub struct Hooks<'a> {
+    pub done: HashMap<(usize, Option<usize>), LayerResult>,
+    #[allow(clippy::type_complexity)]
+    pub on_layer: Option<&'a (dyn Fn(&LayerResult, f64) + Sync)>,
+}
+
+/// Analyse a checkpoint file or model folder.
+pub fn analyze(path: &Path, opts: &Options) -> Result<Report> {
+    let src = formats::open(path)?;
+    analyze_source(src.as_ref(), &path.display().to_string(), opts, Hooks::default())
+}
+
+/// Analyse an opened checkpoint.
+pub fn analyze_source(
+    src: &dyn TensorSource,
+    source: &str,
+    opts: &Options,
+    hooks: Hooks<'_>,
+) -> Result<Report> {
+    let plans = plan(src, opts);
+    let (todo, skipped): (Vec<&LayerPlan>, Vec<&LayerPlan>) =
+        plans.iter().partition(|p| p.skip.is_none());
+    let run_one = |p: &LayerPlan| -> LayerResult {
+        if let Some(r) = hooks.done.get(&(p.layer_id, p.slice_id)) {
+            return r.clone();
+        }
+        let r = match src.read_f64(p.layer_id) {
+            Ok(data) => analyze_layer(p, &data, opts),
+            Err(e) => LayerResult::error(p, e.to_string()),
+        };
+        if let Some(cb) = hooks.on_layer {
+            cb(&r, p.flops());
+        }
+        r
+    };
+    let run_all = || -> Vec<LayerResult> { todo.par_iter().map(|p| run_one(p)).collect() };
+    let layers = match opts.threads {
+        Some(t) => rayon::ThreadPoolBuilder::new()
+            .num_threads(t.max(1))
+            .build()
+            .map_err(|e| Error::Usage(format!("cannot start {t} threads: {e}")))?
+            .install(run_all),
+        None => run_all(),
+    };
+    let skipped: Vec<SkippedLayer> = skipped
+        .iter()
+        .map(|p| SkippedLayer {
+            layer_id: p.layer_id,
+            longname: p.longname.clone(),
+            shape: p.shape.clone(),
+            reason: p.skip.clone().unwrap_or_default(),
+        })
+        .collect();
+    Ok(Report {
+        weightscope: env!("CARGO_PKG_VERSION").to_string(),
+        source: source.to_string(),
+        format: src.format_name().to_string(),
+        files: src.files().iter().map(|f| f.display().to_string()).collect(),
+        options: opts.clone(),
+        summary: summarize(&layers, skipped.len()),
+        layers,
+        skipped,
+    })
+}

@@ -1,0 +1,3 @@
+//! From an ESD and its fits to per-layer metrics, warnings and (later) phases.
+
+pub mod metrics;

@@ -1,0 +1,108 @@
+//! Readers of checkpoint files. Each format implements [`TensorSource`]: it lists the
+//! tensors (name, shape, dtype) without reading their data, and reads one tensor at a time
+//! as row-major f64 on request — so memory holds one layer, not the model.
+//!
+//! [`open`] picks the reader from the path: a file by its extension (and magic bytes), a
+//! folder as a Hugging Face model folder.
+
+mod convert;
+pub mod folder;
+pub mod npy;
+pub mod safetensors;
+
+use crate::error::{Error, Result};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// Element type of a stored tensor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum DType {
+    F64,
+    F32,
+    F16,
+    BF16,
+    /// Anything else (integers, fp8, …), by its name in the file; not analysed.
+    Other(String),
+}
+
+impl DType {
+    /// Whether weightscope can read this type as weights.
+    pub fn is_float(&self) -> bool {
+        !matches!(self, DType::Other(_))
+    }
+}
+
+impl std::fmt::Display for DType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DType::F64 => f.write_str("F64"),
+            DType::F32 => f.write_str("F32"),
+            DType::F16 => f.write_str("F16"),
+            DType::BF16 => f.write_str("BF16"),
+            DType::Other(s) => f.write_str(s),
+        }
+    }
+}
+
+/// A tensor as listed by a reader.
+#[derive(Debug, Clone, Serialize)]
+pub struct TensorInfo {
+    /// Name in the checkpoint (e.g. `encoder.layer.0.attention.self.query.weight`).
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub dtype: DType,
+    /// File holding it (a shard, for sharded checkpoints).
+    pub file: PathBuf,
+    /// Set when the listing already shows the tensor cannot be read (e.g. its data lies past
+    /// the end of a truncated file); reading it returns this error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+impl TensorInfo {
+    /// Number of elements.
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+}
+
+/// A checkpoint: a list of tensors, each readable on its own.
+pub trait TensorSource: Send + Sync {
+    /// The format, for `describe` ("safetensors", "npz", …).
+    fn format_name(&self) -> &str;
+    /// The files read, in order.
+    fn files(&self) -> Vec<PathBuf>;
+    /// The tensors, in the checkpoint's order.
+    fn tensors(&self) -> &[TensorInfo];
+    /// Read tensor `index` of [`tensors`](Self::tensors) as row-major f64.
+    fn read_f64(&self, index: usize) -> Result<Vec<f64>>;
+}
+
+/// Open a checkpoint file or model folder.
+pub fn open(path: &Path) -> Result<Box<dyn TensorSource>> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if meta.is_dir() {
+        return folder::open_folder(path);
+    }
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    match ext.as_str() {
+        "safetensors" => Ok(Box::new(safetensors::SafetensorsFile::open(path)?)),
+        "npy" => Ok(Box::new(npy::NpyFile::open(path)?)),
+        "npz" => Ok(Box::new(npy::NpzFile::open(path)?)),
+        "bin" | "pt" | "pth" | "ckpt" | "gguf" | "onnx" | "h5" | "keras" => Err(Error::format(
+            path,
+            format!(
+                "'.{ext}' checkpoints are not supported yet; convert to safetensors \
+                 (supported now: .safetensors, .npy, .npz, Hugging Face folders)"
+            ),
+        )),
+        _ => Err(Error::format(
+            path,
+            "unknown file type: expected .safetensors, .npy, .npz or a model folder",
+        )),
+    }
+}

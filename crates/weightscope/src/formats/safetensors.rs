@@ -1,0 +1,167 @@
+//! `.safetensors` files, memory-mapped: the header is parsed once and a tensor's bytes are
+//! decoded only when it is read.
+//!
+//! The header is validated per tensor rather than all-or-nothing (as the `safetensors`
+//! crate's `SafeTensors::deserialize` does) so that one bad entry or a truncated file loses
+//! only the tensors it touches: the others are still analysed. The element types and the
+//! header's JSON schema are the `safetensors` crate's own.
+
+use super::convert::{decode_le, elem_size};
+use super::{DType, TensorInfo, TensorSource};
+use crate::error::{Error, Result};
+use memmap2::Mmap;
+use safetensors::tensor::Dtype;
+use std::path::{Path, PathBuf};
+
+/// Largest header accepted (the `safetensors` crate's limit): guards the allocation.
+const MAX_HEADER: u64 = 100_000_000;
+
+/// One `.safetensors` file.
+pub struct SafetensorsFile {
+    path: PathBuf,
+    map: Mmap,
+    tensors: Vec<TensorInfo>,
+    /// Absolute byte range of each tensor's data in the file.
+    ranges: Vec<(usize, usize)>,
+}
+
+fn dtype_of(d: Dtype) -> DType {
+    match d {
+        Dtype::F64 => DType::F64,
+        Dtype::F32 => DType::F32,
+        Dtype::F16 => DType::F16,
+        Dtype::BF16 => DType::BF16,
+        other => DType::Other(format!("{other:?}")),
+    }
+}
+
+impl SafetensorsFile {
+    /// Open and parse the header. Fails only if the header itself is unreadable.
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        // SAFETY: the map is read-only; a checkpoint modified while we read it is the same
+        // hazard every mmap-based reader (including the reference tools) accepts.
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+        let (tensors, ranges) = parse_header(path, &map)?;
+        Ok(SafetensorsFile {
+            path: path.to_path_buf(),
+            map,
+            tensors,
+            ranges,
+        })
+    }
+}
+
+/// Parse a safetensors header from the file's bytes.
+pub(crate) fn parse_header(
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(Vec<TensorInfo>, Vec<(usize, usize)>)> {
+    let bad = |m: &str| Error::format(path, format!("not a valid safetensors file: {m}"));
+    if bytes.len() < 8 {
+        return Err(bad("shorter than the 8-byte header length"));
+    }
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap());
+    if n > MAX_HEADER {
+        return Err(bad(&format!("header length {n} is implausibly large")));
+    }
+    let n = n as usize;
+    let header = bytes.get(8..8 + n).ok_or_else(|| {
+        bad(&format!(
+            "header claims {n} bytes but the file has only {}",
+            bytes.len().saturating_sub(8)
+        ))
+    })?;
+    let text = std::str::from_utf8(header).map_err(|_| bad("header is not UTF-8"))?;
+    let entries: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(text).map_err(|e| bad(&format!("header is not JSON ({e})")))?;
+    let data_start = 8 + n;
+    let mut items = Vec::new();
+    for (name, value) in entries {
+        if name == "__metadata__" {
+            continue;
+        }
+        let parsed: Result<safetensors::tensor::TensorInfo, _> = serde_json::from_value(value);
+        let (info, range) = match parsed {
+            Ok(t) => {
+                let dtype = dtype_of(t.dtype);
+                let (s, e) = t.data_offsets;
+                let numel = t
+                    .shape
+                    .iter()
+                    .try_fold(1usize, |a, &b| a.checked_mul(b))
+                    .and_then(|n| n.checked_mul(t.dtype.bitsize()))
+                    .map(|bits| bits.div_ceil(8));
+                let problem = match numel {
+                    None => Some("shape overflows".to_string()),
+                    Some(_) if e < s => Some(format!("data_offsets [{s}, {e}] are reversed")),
+                    Some(nb) if nb != e - s => Some(format!(
+                        "shape {:?} of {:?} needs {nb} bytes but data_offsets span {}",
+                        t.shape,
+                        t.dtype,
+                        e - s
+                    )),
+                    Some(_) if data_start.saturating_add(e) > bytes.len() => Some(format!(
+                        "data ends at byte {} but the file has {} bytes (truncated?)",
+                        data_start.saturating_add(e),
+                        bytes.len()
+                    )),
+                    Some(_) => None,
+                };
+                (
+                    TensorInfo {
+                        name: name.clone(),
+                        shape: t.shape,
+                        dtype,
+                        file: path.to_path_buf(),
+                        problem,
+                    },
+                    (data_start.saturating_add(s), data_start.saturating_add(e)),
+                )
+            }
+            Err(e) => (
+                TensorInfo {
+                    name: name.clone(),
+                    shape: Vec::new(),
+                    dtype: DType::Other("unknown".into()),
+                    file: path.to_path_buf(),
+                    problem: Some(format!("bad header entry ({e})")),
+                },
+                (usize::MAX, usize::MAX),
+            ),
+        };
+        items.push((info, range));
+    }
+    // File order (by data offset), as the tensors were written; name breaks ties.
+    items.sort_by(|a, b| a.1 .0.cmp(&b.1 .0).then_with(|| a.0.name.cmp(&b.0.name)));
+    Ok(items.into_iter().unzip())
+}
+
+impl TensorSource for SafetensorsFile {
+    fn format_name(&self) -> &str {
+        "safetensors"
+    }
+    fn files(&self) -> Vec<PathBuf> {
+        vec![self.path.clone()]
+    }
+    fn tensors(&self) -> &[TensorInfo] {
+        &self.tensors
+    }
+    fn read_f64(&self, index: usize) -> Result<Vec<f64>> {
+        let info = &self.tensors[index];
+        if let Some(p) = &info.problem {
+            return Err(Error::tensor(&self.path, &info.name, p.clone()));
+        }
+        if elem_size(&info.dtype).is_none() {
+            return Err(Error::tensor(
+                &self.path,
+                &info.name,
+                format!("unsupported dtype {} (weights must be F64, F32, F16 or BF16)", info.dtype),
+            ));
+        }
+        let (s, e) = self.ranges[index];
+        let bytes = &self.map[s..e];
+        decode_le(bytes, &info.dtype)
+            .ok_or_else(|| Error::tensor(&self.path, &info.name, "cannot decode"))
+    }
+}

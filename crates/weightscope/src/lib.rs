@@ -1,0 +1,25 @@
+//! weightscope: diagnose trained neural networks from their weights alone, with random
+//! matrix theory (Martin & Mahoney, "Implicit Self-Regularization in Deep Neural Networks").
+//!
+//! The pipeline, one module per stage:
+//! [`formats`] (read tensors lazily) → [`layers`] (tensors to matrices) → [`spectrum`]
+//! (eigenvalues of WᵀW) → [`fit`] (power law of the tail) → [`diagnose`] (metrics, warnings)
+//! → [`report`] (table, CSV, JSON). [`analyze()`] runs it all on a checkpoint path.
+//!
+//! ```no_run
+//! let report = weightscope::analyze(std::path::Path::new("model.safetensors"), &Default::default())?;
+//! println!("mean alpha = {:?}", report.summary.alpha);
+//! # Ok::<(), weightscope::Error>(())
+//! ```
+
+pub mod analyze;
+pub mod diagnose;
+pub mod error;
+pub mod fit;
+pub mod formats;
+pub mod layers;
+pub mod report;
+pub mod spectrum;
+
+pub use analyze::{analyze, describe, LayerFilter, LayerResult, Options, Report, Status, Summary};
+pub use error::{Error, Result};
