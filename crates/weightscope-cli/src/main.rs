@@ -1,1 +1,337 @@
-fn main(){}
+//! `weightscope`: the command-line tool, a thin layer over the `weightscope` library.
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::collections::HashMap;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Mutex;
+use weightscope::analyze::{analyze_source, Hooks, LayerResult, Status};
+use weightscope::fit::PlMethod;
+use weightscope::layers::LayerOptions;
+use weightscope::spectrum::{Precision, Solver};
+use weightscope::{formats, report, LayerFilter, Options};
+
+/// Diagnose trained neural networks from their weights alone, with random matrix theory.
+///
+/// For each layer weight matrix W (N×M, N ≥ M) weightscope computes the eigenvalues λ of
+/// X = WᵀW (the empirical spectral density, ESD), fits a power law ρ(λ) ~ λ^-α to its tail
+/// (Clauset–Shalizi–Newman: KS-chosen xmin, MLE α) and reports capacity metrics. In the
+/// theory of Martin & Mahoney, well-trained layers have 2 ≤ α ≤ 6; α < 2 suggests
+/// over-training, α > 6 under-training. No training or test data needed.
+#[derive(Parser)]
+#[command(name = "weightscope", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Analyse every layer: ESD, power-law fit, norms, ranks, entropy; table + summary.
+    ///
+    /// Examples:
+    ///   weightscope analyze model.safetensors
+    ///   weightscope analyze ./hf-model-folder --csv details.csv --json details.json
+    ///   weightscope analyze model.safetensors --layers 'attn,/mlp\.(up|down)/,3'
+    Analyze(AnalyzeArgs),
+    /// List the layers, their shapes and kinds, and what will be skipped and why. No maths.
+    Describe(DescribeArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PlMethodArg {
+    /// weightwatcher 0.7.x (WWFit): the default, numbers match weightwatcher.
+    Ww,
+    /// the `powerlaw` package: unique xmin candidates, two-sided KS.
+    Powerlaw,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SolverArg {
+    /// Gram matrix + symmetric eigenvalues; SVD when the spectrum spans > 1e6.
+    Auto,
+    /// Always Gram + symmetric eigenvalues (fastest; small λ only to ~1e-16·λmax).
+    Gram,
+    /// Always the singular values of W (slowest; exact small λ).
+    Svd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PrecisionArg {
+    F64,
+    F32,
+}
+
+#[derive(Args)]
+struct ModelArgs {
+    /// A .safetensors, .npy or .npz file, or a Hugging Face model folder
+    /// (model.safetensors, or shards listed in model.safetensors.index.json).
+    model: PathBuf,
+    /// Only these layers: comma-separated ids (`3`), substrings of the tensor name
+    /// (`attn`) or regexes between slashes (`/layer\.1[0-9]\./`).
+    #[arg(long)]
+    layers: Option<String>,
+    /// Skip layers with fewer eigenvalues (M·rf) than this (weightwatcher 0.7.7: 8).
+    #[arg(long, default_value_t = 8)]
+    min_evals: usize,
+    /// Skip layers with more eigenvalues than this. Default: none (weightwatcher skips above
+    /// 15000 for memory; weightscope reads one layer at a time and needs no such limit).
+    #[arg(long)]
+    max_evals: Option<usize>,
+    /// Skip layers whose larger dimension N exceeds this. Default: none.
+    #[arg(long)]
+    max_n: Option<usize>,
+    /// One row per convolution map W[:,:,i,j] instead of one pooled ESD per conv layer.
+    #[arg(long)]
+    conv_maps: bool,
+    /// Do not scale convolution weights (default: ×1/√2 pooled, ×√(rf/2) per map, as
+    /// weightwatcher's conv2d_norm).
+    #[arg(long)]
+    no_conv_norm: bool,
+}
+
+impl ModelArgs {
+    fn options(&self) -> Result<Options> {
+        Ok(Options {
+            layers: LayerOptions {
+                min_evals: self.min_evals,
+                max_evals: self.max_evals,
+                max_n: self.max_n,
+                conv_maps: self.conv_maps,
+                conv_norm: !self.no_conv_norm,
+            },
+            filter: self.layers.as_deref().map(LayerFilter::parse).transpose()?,
+            ..Options::default()
+        })
+    }
+}
+
+#[derive(Args)]
+struct AnalyzeArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Write the per-layer details as CSV (weightwatcher's column names).
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
+    /// Write the full report (options, summary, layers, skipped tensors) as JSON.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Eigenvalues of X = WᵀW/N (the paper's Eqn. 4) instead of WᵀW (weightwatcher's
+    /// convention, the default). Changes λ-valued columns, not α.
+    #[arg(long)]
+    normalize: bool,
+    /// Power-law fit variant.
+    #[arg(long, value_enum, default_value = "ww")]
+    pl_method: PlMethodArg,
+    /// Eigenvalue route.
+    #[arg(long, value_enum, default_value = "auto")]
+    solver: SolverArg,
+    /// Working precision of the eigen-solver (f64 matches weightwatcher to ~1e-12).
+    #[arg(long, value_enum, default_value = "f64")]
+    precision: PrecisionArg,
+    /// Worker threads (default: all cores). Output is identical for any value.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Continue a run that was interrupted: reuse the layers saved in
+    /// `<--json or --csv file>.partial.jsonl` (kept while a run with an output file goes on).
+    #[arg(long)]
+    resume: bool,
+    /// Print only the summary, not the per-layer table.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct DescribeArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Write the layer plan as JSON.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Analyze(a) => run_analyze(a),
+        Command::Describe(d) => run_describe(d),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run_describe(args: DescribeArgs) -> Result<ExitCode> {
+    let opts = args.model.options()?;
+    let d = weightscope::describe(&args.model.model, &opts)?;
+    print!("{}", report::describe_table(&d));
+    if let Some(path) = &args.json {
+        let bytes = serde_json::to_vec_pretty(&d)?;
+        report::write_atomic(path, &bytes)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The journal of finished layers: first line identifies the run, then one row per line.
+fn journal_path(args: &AnalyzeArgs) -> Option<PathBuf> {
+    let out = args.json.as_ref().or(args.csv.as_ref())?;
+    let mut name = out.file_name()?.to_os_string();
+    name.push(".partial.jsonl");
+    Some(out.with_file_name(name))
+}
+
+fn journal_header(source: &str, opts: &Options) -> Result<String> {
+    Ok(serde_json::to_string(&serde_json::json!({
+        "weightscope_journal": 1,
+        "source": source,
+        "options": opts,
+    }))?)
+}
+
+fn load_journal(path: &Path, header: &str) -> Result<HashMap<(usize, Option<usize>), LayerResult>> {
+    let mut done = HashMap::new();
+    let Ok(file) = std::fs::File::open(path) else {
+        return Ok(done);
+    };
+    let mut lines = std::io::BufReader::new(file).lines();
+    match lines.next() {
+        Some(Ok(h)) if h == header => {}
+        Some(_) => anyhow::bail!(
+            "{}: was written by a run with other options or another model; \
+             delete it or run without --resume",
+            path.display()
+        ),
+        None => return Ok(done),
+    }
+    for line in lines {
+        let Ok(line) = line else { break };
+        // A line cut short by a crash ends the journal.
+        let Ok(r) = serde_json::from_str::<LayerResult>(&line) else {
+            break;
+        };
+        done.insert(r.key(), r);
+    }
+    Ok(done)
+}
+
+fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode> {
+    let mut opts = args.model.options()?;
+    opts.normalize = args.normalize;
+    opts.pl_method = match args.pl_method {
+        PlMethodArg::Ww => PlMethod::Ww,
+        PlMethodArg::Powerlaw => PlMethod::Powerlaw,
+    };
+    opts.solver = match args.solver {
+        SolverArg::Auto => Solver::Auto,
+        SolverArg::Gram => Solver::Gram,
+        SolverArg::Svd => Solver::Svd,
+    };
+    opts.precision = match args.precision {
+        PrecisionArg::F64 => Precision::F64,
+        PrecisionArg::F32 => Precision::F32,
+    };
+    opts.threads = args.threads;
+
+    let path = &args.model.model;
+    let src = formats::open(path)?;
+    let source = path.display().to_string();
+
+    let journal = journal_path(&args);
+    let header = journal_header(&source, &opts)?;
+    let done = match (&journal, args.resume) {
+        (Some(j), true) => load_journal(j, &header)?,
+        (None, true) => {
+            anyhow::bail!("--resume needs --json or --csv (the journal sits beside it)")
+        }
+        _ => HashMap::new(),
+    };
+    let resumed = done.len();
+    let writer = match &journal {
+        Some(j) => {
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(true)
+                .open(j)
+                .with_context(|| format!("cannot write the journal {}", j.display()))?;
+            writeln!(f, "{header}")?;
+            for r in done.values() {
+                writeln!(f, "{}", serde_json::to_string(r)?)?;
+            }
+            f.flush()?;
+            Some(Mutex::new(f))
+        }
+        None => None,
+    };
+
+    let plans = weightscope::analyze::plan(src.as_ref(), &opts);
+    let total: f64 = plans
+        .iter()
+        .filter(|p| p.skip.is_none() && !done.contains_key(&(p.layer_id, p.slice_id)))
+        .map(|p| p.flops())
+        .sum();
+    let bar = if std::io::stderr().is_terminal() {
+        let b = ProgressBar::new(total.max(1.0) as u64);
+        b.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {percent:>3}% of flops, ETA {eta} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        if resumed > 0 {
+            b.println(format!("resuming: {resumed} layers already done"));
+        }
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    let on_layer = |r: &LayerResult, flops: f64| {
+        if let Some(w) = &writer {
+            if let (Ok(mut f), Ok(line)) = (w.lock(), serde_json::to_string(r)) {
+                let _ = writeln!(f, "{line}");
+                let _ = f.flush();
+            }
+        }
+        bar.set_message(r.name.clone());
+        bar.inc(flops as u64);
+    };
+    let hooks = Hooks {
+        done,
+        on_layer: Some(&on_layer),
+    };
+    let report = analyze_source(src.as_ref(), &source, &opts, hooks)?;
+    bar.finish_and_clear();
+
+    if !args.quiet {
+        print!("{}", report::layer_table(&report));
+        println!();
+    }
+    print!("{}", report::summary_text(&report));
+    if let Some(p) = &args.csv {
+        report::write_atomic(p, &report::to_csv(&report)?)?;
+    }
+    if let Some(p) = &args.json {
+        report::write_atomic(p, &report::to_json(&report)?)?;
+    }
+    if let Some(j) = &journal {
+        let _ = std::fs::remove_file(j);
+    }
+    for r in report.layers.iter().filter(|r| r.status == Status::Error) {
+        eprintln!("error: {}", r.message);
+    }
+    let errors = report.summary.layers_error;
+    Ok(if report.summary.layers_analyzed == 0 && errors > 0 {
+        ExitCode::from(2)
+    } else if errors > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -403,7 +403,11 @@ pub fn describe(path: &Path, opts: &Options) -> Result<Description> {
     Ok(Description {
         source: path.display().to_string(),
         format: src.format_name().to_string(),
-        files: src.files().iter().map(|f| f.display().to_string()).collect(),
+        files: src
+            .files()
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect(),
         layers: plan(src.as_ref(), opts),
     })
 }
@@ -421,7 +425,12 @@ pub struct Hooks<'a> {
 /// Analyse a checkpoint file or model folder.
 pub fn analyze(path: &Path, opts: &Options) -> Result<Report> {
     let src = formats::open(path)?;
-    analyze_source(src.as_ref(), &path.display().to_string(), opts, Hooks::default())
+    analyze_source(
+        src.as_ref(),
+        &path.display().to_string(),
+        opts,
+        Hooks::default(),
+    )
 }
 
 /// Analyse an opened checkpoint.
@@ -439,7 +448,14 @@ pub fn analyze_source(
             return r.clone();
         }
         let r = match src.read_f64(p.layer_id) {
-            Ok(data) => analyze_layer(p, &data, opts),
+            Ok(data) => {
+                let mut r = analyze_layer(p, &data, opts);
+                if r.status == Status::Error {
+                    let file = &src.tensors()[p.layer_id].file;
+                    r.message = Error::tensor(file, &p.longname, r.message).to_string();
+                }
+                r
+            }
             Err(e) => LayerResult::error(p, e.to_string()),
         };
         if let Some(cb) = hooks.on_layer {
@@ -469,7 +485,11 @@ pub fn analyze_source(
         weightscope: env!("CARGO_PKG_VERSION").to_string(),
         source: source.to_string(),
         format: src.format_name().to_string(),
-        files: src.files().iter().map(|f| f.display().to_string()).collect(),
+        files: src
+            .files()
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect(),
         options: opts.clone(),
         summary: summarize(&layers, skipped.len()),
         layers,

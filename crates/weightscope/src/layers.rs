@@ -104,7 +104,11 @@ impl LayerPlan {
     /// symmetric product and 4/3·M³ for the tridiagonalisation.
     pub fn flops(&self) -> f64 {
         let (n, m) = (self.n as f64, self.m as f64);
-        let maps = if self.slice_id.is_some() { 1.0 } else { self.rf as f64 };
+        let maps = if self.slice_id.is_some() {
+            1.0
+        } else {
+            self.rf as f64
+        };
         maps * (n * m * m + 4.0 / 3.0 * m * m * m)
     }
 }
@@ -299,7 +303,10 @@ mod tests {
             info("tiny", &[1, 50]),
         ];
         let p = plan_layers(&t, &LayerOptions::default());
-        assert_eq!((p[0].n, p[0].m, p[0].rf, p[0].kind), (300, 10, 1, Some(LayerKind::Dense)));
+        assert_eq!(
+            (p[0].n, p[0].m, p[0].rf, p[0].kind),
+            (300, 10, 1, Some(LayerKind::Dense))
+        );
         assert!(p[1].skip.as_deref().unwrap().contains("1-D"));
         assert_eq!((p[2].n, p[2].m, p[2].rf, p[2].num_evals), (64, 32, 9, 288));
         assert_eq!((p[3].n, p[3].m, p[3].rf), (16, 3, 25));

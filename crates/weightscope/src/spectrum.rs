@@ -204,7 +204,9 @@ mod tests {
     #[test]
     fn gram_and_svd_agree_on_a_well_conditioned_matrix() {
         // A deterministic pseudo-random 60×20 matrix.
-        let w = mat(60, 20, |i, j| (((i * 31 + j * 17) % 23) as f64 - 11.0) / 7.0);
+        let w = mat(60, 20, |i, j| {
+            (((i * 31 + j * 17) % 23) as f64 - 11.0) / 7.0
+        });
         let a = gram_eigenvalues(w.as_ref(), Solver::Gram, Precision::F64).unwrap();
         let b = gram_eigenvalues(w.as_ref(), Solver::Svd, Precision::F64).unwrap();
         let max = b[b.len() - 1];
@@ -222,7 +224,9 @@ mod tests {
     #[test]
     fn auto_keeps_tiny_eigenvalues_of_rank_deficient_matrix() {
         // Rank 2: the other eigenvalues are exactly 0; Auto must see them below tolerance.
-        let w = mat(30, 10, |i, j| (i as f64 + 1.0) * (j as f64 + 1.0) + (i % 3) as f64 * (j % 2) as f64);
+        let w = mat(30, 10, |i, j| {
+            (i as f64 + 1.0) * (j as f64 + 1.0) + (i % 3) as f64 * (j % 2) as f64
+        });
         let ev = gram_eigenvalues(w.as_ref(), Solver::Auto, Precision::F64).unwrap();
         let max = ev[ev.len() - 1];
         assert!(ev[..8].iter().all(|&x| x < 1e-20 * max), "{ev:?}");

@@ -386,8 +386,13 @@ pub fn scan_xmin(sorted: &[f64], method: PlMethod) -> XminScan {
                 let alpha = ww_alpha(&suffix, &logs, i, false);
                 scan.xmins.push(sorted[i]);
                 scan.alphas.push(alpha);
-                scan.ds
-                    .push(powerlaw_ks_distance(&uniq_logs, &cdf, u, alpha, f64::INFINITY));
+                scan.ds.push(powerlaw_ks_distance(
+                    &uniq_logs,
+                    &cdf,
+                    u,
+                    alpha,
+                    f64::INFINITY,
+                ));
             }
         }
     }

@@ -74,7 +74,10 @@ mod tests {
     fn fortran_order_2x3() {
         // Logical [[1,2,3],[4,5,6]] stored column-major: 1,4,2,5,3,6.
         let f = [1.0, 4.0, 2.0, 5.0, 3.0, 6.0];
-        assert_eq!(fortran_to_c(&f, &[2, 3]), vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        assert_eq!(
+            fortran_to_c(&f, &[2, 3]),
+            vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+        );
     }
 
     #[test]

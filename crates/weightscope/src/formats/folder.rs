@@ -92,9 +92,9 @@ pub fn open_folder(dir: &Path) -> Result<Box<dyn TensorSource>> {
         let order: Vec<String> = map.keys().cloned().collect();
         let mut shards: Vec<String> = Vec::new();
         for v in map.values() {
-            let s = v
-                .as_str()
-                .ok_or_else(|| Error::format(&index_path, "weight_map values must be file names"))?;
+            let s = v.as_str().ok_or_else(|| {
+                Error::format(&index_path, "weight_map values must be file names")
+            })?;
             if !shards.iter().any(|x| x == s) {
                 shards.push(s.to_string());
             }
@@ -103,7 +103,10 @@ pub fn open_folder(dir: &Path) -> Result<Box<dyn TensorSource>> {
         for s in &shards {
             // Shard names come from the file: keep them inside the folder.
             if s.contains("..") || Path::new(s).is_absolute() {
-                return Err(Error::format(&index_path, format!("shard '{s}' is outside the folder")));
+                return Err(Error::format(
+                    &index_path,
+                    format!("shard '{s}' is outside the folder"),
+                ));
             }
             parts.push(Box::new(SafetensorsFile::open(&dir.join(s))?));
         }

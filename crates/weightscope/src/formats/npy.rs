@@ -36,8 +36,8 @@ fn parse_npy_header(bytes: &[u8]) -> std::result::Result<NpyLayout, String> {
         .checked_add(len)
         .filter(|&o| o <= bytes.len())
         .ok_or("header runs past the end of the file")?;
-    let header = npyz::NpyFile::new(&bytes[..data_offset])
-        .map_err(|e| format!("bad .npy header ({e})"))?;
+    let header =
+        npyz::NpyFile::new(&bytes[..data_offset]).map_err(|e| format!("bad .npy header ({e})"))?;
     let h = header.header();
     let shape: Vec<usize> = h
         .shape()
@@ -72,7 +72,10 @@ fn parse_npy_header(bytes: &[u8]) -> std::result::Result<NpyLayout, String> {
 fn decode_npy(bytes: &[u8]) -> std::result::Result<Vec<f64>, String> {
     let l = parse_npy_header(bytes)?;
     let size = elem_size(&l.dtype).ok_or_else(|| {
-        format!("unsupported dtype {} (weights must be float16/32/64)", l.dtype)
+        format!(
+            "unsupported dtype {} (weights must be float16/32/64)",
+            l.dtype
+        )
     })?;
     let numel = l
         .shape
@@ -186,7 +189,9 @@ fn read_entry(
     }
     let cap = limit.map_or(size, |l| l.min(size));
     let mut buf = Vec::with_capacity(cap as usize);
-    f.take(cap).read_to_end(&mut buf).map_err(|e| e.to_string())?;
+    f.take(cap)
+        .read_to_end(&mut buf)
+        .map_err(|e| e.to_string())?;
     Ok(buf)
 }
 
@@ -199,9 +204,17 @@ impl NpzFile {
         let mut entries = Vec::new();
         // Archive order = the order numpy wrote the arrays.
         for index in 0..archive.len() {
-            let entry = match archive.by_index_raw(index).and_then(|f| Ok(f.name()?.into_owned())) {
+            let entry = match archive
+                .by_index_raw(index)
+                .and_then(|f| Ok(f.name()?.into_owned()))
+            {
                 Ok(e) => e,
-                Err(e) => return Err(Error::format(path, format!("corrupt .npz entry {index}: {e}"))),
+                Err(e) => {
+                    return Err(Error::format(
+                        path,
+                        format!("corrupt .npz entry {index}: {e}"),
+                    ))
+                }
             };
             if entry.ends_with('/') {
                 continue;

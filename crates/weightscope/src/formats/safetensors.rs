@@ -156,7 +156,10 @@ impl TensorSource for SafetensorsFile {
             return Err(Error::tensor(
                 &self.path,
                 &info.name,
-                format!("unsupported dtype {} (weights must be F64, F32, F16 or BF16)", info.dtype),
+                format!(
+                    "unsupported dtype {} (weights must be F64, F32, F16 or BF16)",
+                    info.dtype
+                ),
             ));
         }
         let (s, e) = self.ranges[index];

@@ -108,7 +108,8 @@ pub fn to_csv(report: &Report) -> Result<Vec<u8>> {
 
 /// The whole report as pretty JSON bytes (non-finite numbers become null).
 pub fn to_json(report: &Report) -> Result<Vec<u8>> {
-    let mut v = serde_json::to_vec_pretty(report).map_err(|e| Error::Usage(format!("JSON: {e}")))?;
+    let mut v =
+        serde_json::to_vec_pretty(report).map_err(|e| Error::Usage(format!("JSON: {e}")))?;
     v.push(b'\n');
     Ok(v)
 }

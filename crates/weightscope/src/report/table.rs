@@ -47,8 +47,20 @@ fn render(header: &[&str], rows: &[Vec<String>]) -> String {
 /// The per-layer table of `analyze`.
 pub fn layer_table(report: &Report) -> String {
     let header = [
-        "layer", "id", "type", "N×M", "rf", "alpha", "alpha_w", "D", "xmin", "spikes", "λmax",
-        "stable_rk", "entropy", "status",
+        "layer",
+        "id",
+        "type",
+        "N×M",
+        "rf",
+        "alpha",
+        "alpha_w",
+        "D",
+        "xmin",
+        "spikes",
+        "λmax",
+        "stable_rk",
+        "entropy",
+        "status",
     ];
     let rows: Vec<Vec<String>> = report
         .layers
@@ -127,7 +139,9 @@ pub fn summary_text(report: &Report) -> String {
 
 /// The table of `describe`.
 pub fn describe_table(d: &Description) -> String {
-    let header = ["tensor", "id", "kind", "shape", "dtype", "N×M", "rf", "evals", "action"];
+    let header = [
+        "tensor", "id", "kind", "shape", "dtype", "N×M", "rf", "evals", "action",
+    ];
     let rows: Vec<Vec<String>> = d
         .layers
         .iter()
@@ -142,7 +156,11 @@ pub fn describe_table(d: &Description) -> String {
                 p.kind.map_or("-", |k| k.as_str()).to_string(),
                 format!("{:?}", p.shape),
                 p.dtype.clone(),
-                if p.m > 0 { format!("{}×{}", p.n, p.m) } else { "-".into() },
+                if p.m > 0 {
+                    format!("{}×{}", p.n, p.m)
+                } else {
+                    "-".into()
+                },
                 p.rf.to_string(),
                 p.num_evals.to_string(),
                 match &p.skip {

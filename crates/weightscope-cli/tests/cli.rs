@@ -1,0 +1,244 @@
+//! The command line as a user meets it: exit codes, outputs, determinism, resume, inputs.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_weightscope"))
+}
+
+fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/mnist-cnn/model.safetensors")
+}
+
+fn tmpdir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("weightscope-cli-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("run weightscope");
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+/// A .npy (v1) holding `data` (f64, row-major) of `shape`.
+fn npy(shape: &[usize], data: &[f64]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
+    let mut h = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + h.len() + 1) % 64 != 0 {
+        h.push(' ');
+    }
+    h.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend((h.len() as u16).to_le_bytes());
+    out.extend(h.as_bytes());
+    out.extend(data.iter().flat_map(|x| x.to_le_bytes()));
+    out
+}
+
+fn pseudo_random(n: usize, seed: u64) -> Vec<f64> {
+    let mut s = seed;
+    (0..n)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 11) as f64 / (1u64 << 53) as f64) - 0.5
+        })
+        .collect()
+}
+
+#[test]
+fn analyze_example_writes_csv_and_json_and_exits_0() {
+    let d = tmpdir("ex");
+    let (csv, json) = (d.join("d.csv"), d.join("d.json"));
+    let out = run(bin()
+        .arg("analyze")
+        .arg(example())
+        .arg("--csv")
+        .arg(&csv)
+        .arg("--json")
+        .arg(&json));
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("fc_layers.0") && stdout.contains("alpha_weighted"),
+        "{stdout}"
+    );
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(text.starts_with("layer_id,name,longname,layer_type"));
+    assert_eq!(text.lines().count(), 6); // header + 5 layers
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(v["layers"].as_array().unwrap().len(), 5);
+    assert_eq!(v["skipped"].as_array().unwrap().len(), 5);
+    // No journal left behind after a finished run.
+    assert!(!d.join("d.json.partial.jsonl").exists());
+}
+
+#[test]
+fn output_bytes_do_not_depend_on_thread_count() {
+    let d = tmpdir("det");
+    let mut outs = Vec::new();
+    for t in ["1", "2", "3"] {
+        let p = d.join(format!("t{t}.json"));
+        let c = d.join(format!("t{t}.csv"));
+        run(bin()
+            .arg("analyze")
+            .arg(example())
+            .args(["--threads", t, "-q", "--json"])
+            .arg(&p)
+            .arg("--csv")
+            .arg(&c));
+        outs.push((std::fs::read(&p).unwrap(), std::fs::read(&c).unwrap()));
+    }
+    assert!(outs.windows(2).all(|w| w[0] == w[1]));
+}
+
+#[test]
+fn missing_file_exits_2_and_names_it() {
+    let out = run(bin().args(["analyze", "/no/such/model.safetensors"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/model.safetensors"));
+}
+
+#[test]
+fn a_bad_layer_exits_1_and_the_rest_is_analysed() {
+    let d = tmpdir("bad");
+    let mut good = pseudo_random(40 * 20, 1);
+    let mut bad = pseudo_random(30 * 10, 2);
+    bad[3] = f64::NAN;
+    good[0] += 1.0;
+    std::fs::write(d.join("a_good.npy"), npy(&[40, 20], &good)).unwrap();
+    std::fs::write(d.join("b_bad.npy"), npy(&[30, 10], &bad)).unwrap();
+    let out = run(bin().arg("analyze").arg(&d));
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("a_good") && stdout.contains("1 layers analysed"),
+        "{stdout}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("b_bad"));
+}
+
+#[test]
+fn npz_and_npy_give_the_same_numbers() {
+    let d = tmpdir("npz");
+    let w = pseudo_random(50 * 20, 7);
+    std::fs::write(d.join("w.npy"), npy(&[50, 20], &w)).unwrap();
+    let f = std::fs::File::create(d.join("m.npz")).unwrap();
+    let mut z = zip::ZipWriter::new(f);
+    let o = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    z.start_file("w.npy", o).unwrap();
+    z.write_all(&npy(&[50, 20], &w)).unwrap();
+    z.finish().unwrap();
+    let a = run(bin()
+        .arg("analyze")
+        .arg(d.join("w.npy"))
+        .args(["-q", "--json"])
+        .arg(d.join("a.json")));
+    let b = run(bin()
+        .arg("analyze")
+        .arg(d.join("m.npz"))
+        .args(["-q", "--json"])
+        .arg(d.join("b.json")));
+    assert_eq!((a.status.code(), b.status.code()), (Some(0), Some(0)));
+    let va: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("a.json")).unwrap()).unwrap();
+    let vb: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("b.json")).unwrap()).unwrap();
+    assert_eq!(va["layers"], vb["layers"]);
+}
+
+#[test]
+fn resume_reuses_the_journal_of_an_interrupted_run() {
+    let d = tmpdir("resume");
+    let json = d.join("r.json");
+    // A complete run gives the rows and the journal header.
+    run(bin()
+        .arg("analyze")
+        .arg(example())
+        .args(["-q", "--json"])
+        .arg(&json));
+    let full: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    // Forge the journal an interrupted run would leave: header + the first row, with a
+    // marker value that only the journal could supply.
+    let opts = &full["options"];
+    let header = serde_json::json!({"weightscope_journal": 1, "source": example().display().to_string(), "options": opts});
+    let mut row = full["layers"][0].clone();
+    row["alpha"] = serde_json::json!(123.5);
+    let journal = d.join("r.json.partial.jsonl");
+    std::fs::write(
+        &journal,
+        format!(
+            "{}\n{}\n{{\"cut short",
+            serde_json::to_string(&header).unwrap(),
+            row
+        ),
+    )
+    .unwrap();
+    let out = run(bin()
+        .arg("analyze")
+        .arg(example())
+        .args(["-q", "--resume", "--json"])
+        .arg(&json));
+    assert_eq!(out.status.code(), Some(0));
+    let resumed: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(resumed["layers"][0]["alpha"], 123.5);
+    assert_eq!(resumed["layers"][1], full["layers"][1]);
+    assert!(!journal.exists());
+    // A journal from other options is refused rather than mixed in.
+    std::fs::write(
+        &journal,
+        "{\"weightscope_journal\":1,\"source\":\"other\"}\n",
+    )
+    .unwrap();
+    let out = run(bin()
+        .arg("analyze")
+        .arg(example())
+        .args(["-q", "--resume", "--json"])
+        .arg(&json));
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn sharded_folder_follows_the_index_order() {
+    let d = tmpdir("shards");
+    let src = std::fs::read(example()).unwrap();
+    // Two "shards" that are the same file, each holding all tensors; the index picks from both.
+    std::fs::write(d.join("model-00001-of-00002.safetensors"), &src).unwrap();
+    std::fs::write(d.join("model-00002-of-00002.safetensors"), &src).unwrap();
+    let index = serde_json::json!({"metadata": {}, "weight_map": {
+        "fc_layers.2.weight": "model-00002-of-00002.safetensors",
+        "conv_layers.3.weight": "model-00001-of-00002.safetensors"
+    }});
+    std::fs::write(d.join("model.safetensors.index.json"), index.to_string()).unwrap();
+    let out = run(bin().arg("describe").arg(&d));
+    assert_eq!(out.status.code(), Some(0));
+    let s = String::from_utf8_lossy(&out.stdout);
+    let first = s.find("fc_layers.2.weight").unwrap();
+    let second = s.find("conv_layers.3.weight").unwrap();
+    assert!(first < second, "{s}");
+}
+
+#[test]
+fn layer_filter_by_id_substring_and_regex() {
+    let out = run(bin()
+        .arg("analyze")
+        .arg(example())
+        .args(["--layers", "1,fc_layers.2,/conv_layers\\.6/", "--json"])
+        .arg(tmpdir("flt").join("f.json")));
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.contains("3 layers analysed"), "{s}");
+    assert!(!s.contains("fc_layers.0"));
+}

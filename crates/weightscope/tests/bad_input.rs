@@ -1,0 +1,228 @@
+//! Bad input never aborts the analysis of the other layers, and never panics.
+
+use std::path::{Path, PathBuf};
+use weightscope::analyze::Status;
+use weightscope::{analyze, describe, Error, Options};
+
+/// A tiny seeded generator (SplitMix64) so the tests need no data files.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9E3779B97F4A7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+    }
+}
+
+fn f32_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn random_f32(n: usize, seed: u64) -> Vec<f32> {
+    let mut r = Rng(seed);
+    (0..n).map(|_| r.next() as f32).collect()
+}
+
+/// Build a safetensors file by hand: (name, dtype, shape, bytes), in order.
+fn safetensors_bytes(entries: &[(&str, &str, Vec<usize>, Vec<u8>)]) -> Vec<u8> {
+    let mut header = serde_json::Map::new();
+    let mut off = 0;
+    for (name, dtype, shape, bytes) in entries {
+        header.insert(
+            name.to_string(),
+            serde_json::json!({"dtype": dtype, "shape": shape, "data_offsets": [off, off + bytes.len()]}),
+        );
+        off += bytes.len();
+    }
+    let mut h = serde_json::to_vec(&header).unwrap();
+    while h.len() % 8 != 0 {
+        h.push(b' ');
+    }
+    let mut out = (h.len() as u64).to_le_bytes().to_vec();
+    out.extend(h);
+    for (_, _, _, b) in entries {
+        out.extend(b);
+    }
+    out
+}
+
+fn tmp(name: &str, bytes: &[u8]) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("weightscope-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+fn good_layer() -> (&'static str, &'static str, Vec<usize>, Vec<u8>) {
+    (
+        "good.weight",
+        "F32",
+        vec![60, 30],
+        f32_bytes(&random_f32(1800, 1)),
+    )
+}
+
+#[test]
+fn missing_file_names_the_path() {
+    let e = analyze(
+        Path::new("/nonexistent/model.safetensors"),
+        &Options::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(e, Error::Io { .. }));
+    assert!(
+        e.to_string().contains("/nonexistent/model.safetensors"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_text_file_named_safetensors_is_a_format_error() {
+    let p = tmp(
+        "text.safetensors",
+        b"this is not a checkpoint at all, just text",
+    );
+    let e = analyze(&p, &Options::default()).unwrap_err();
+    assert!(matches!(e, Error::Format { .. }), "{e}");
+    assert!(e.to_string().contains("text.safetensors"));
+}
+
+#[test]
+fn corrupt_header_json_is_a_format_error() {
+    let mut b = safetensors_bytes(&[good_layer()]);
+    b[8] = b'#'; // the opening brace of the JSON header
+    let p = tmp("corrupt.safetensors", &b);
+    let e = describe(&p, &Options::default()).unwrap_err();
+    assert!(e.to_string().contains("not JSON"), "{e}");
+}
+
+#[test]
+fn header_claiming_more_bytes_than_the_file_has() {
+    let mut b = safetensors_bytes(&[good_layer()]);
+    b[..8].copy_from_slice(&(1u64 << 20).to_le_bytes());
+    let p = tmp("short-header.safetensors", &b);
+    let e = analyze(&p, &Options::default()).unwrap_err();
+    assert!(e.to_string().contains("header claims"), "{e}");
+}
+
+#[test]
+fn truncated_file_loses_only_the_tensors_past_the_end() {
+    let b = safetensors_bytes(&[
+        good_layer(),
+        (
+            "cut.weight",
+            "F32",
+            vec![40, 20],
+            f32_bytes(&random_f32(800, 2)),
+        ),
+    ]);
+    let p = tmp("truncated.safetensors", &b[..b.len() - 100]);
+    let r = analyze(&p, &Options::default()).unwrap();
+    assert_eq!(r.layers.len(), 2);
+    assert_eq!(r.layers[0].status, Status::Success);
+    assert_eq!(r.layers[1].status, Status::Error);
+    let msg = &r.layers[1].message;
+    assert!(
+        msg.contains("truncated")
+            && msg.contains("cut.weight")
+            && msg.contains("truncated.safetensors"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn nan_inf_zero_and_tiny_layers_do_not_stop_the_others() {
+    let mut nan = random_f32(1800, 3);
+    nan[5] = f32::NAN;
+    nan[7] = f32::INFINITY;
+    let b = safetensors_bytes(&[
+        ("nan.weight", "F32", vec![60, 30], f32_bytes(&nan)),
+        ("zero.weight", "F32", vec![60, 30], vec![0u8; 7200]),
+        (
+            "row.weight",
+            "F32",
+            vec![1, 50],
+            f32_bytes(&random_f32(50, 4)),
+        ),
+        ("ints", "I32", vec![10, 10], vec![0u8; 400]),
+        good_layer(),
+    ]);
+    let p = tmp("mixed.safetensors", &b);
+    let r = analyze(&p, &Options::default()).unwrap();
+    let by = |n: &str| r.layers.iter().find(|l| l.longname == n).unwrap();
+    assert_eq!(by("nan.weight").status, Status::Error);
+    assert!(
+        by("nan.weight").message.contains("1 NaN and 1 infinite"),
+        "{}",
+        by("nan.weight").message
+    );
+    assert!(by("nan.weight").message.contains("mixed.safetensors"));
+    assert_eq!(by("zero.weight").status, Status::Error);
+    assert!(by("zero.weight").message.contains("all-zero"));
+    assert_eq!(by("good.weight").status, Status::Success);
+    let skipped: Vec<_> = r
+        .skipped
+        .iter()
+        .map(|s| (s.longname.as_str(), s.reason.as_str()))
+        .collect();
+    assert!(
+        skipped
+            .iter()
+            .any(|(n, why)| *n == "row.weight" && why.contains("min-evals")),
+        "{skipped:?}"
+    );
+    assert!(
+        skipped
+            .iter()
+            .any(|(n, why)| *n == "ints" && why.contains("I32")),
+        "{skipped:?}"
+    );
+    assert_eq!(r.summary.layers_error, 2);
+    assert_eq!(r.summary.layers_analyzed, 1);
+}
+
+#[test]
+fn shape_disagreeing_with_offsets_is_a_tensor_error() {
+    let mut b = safetensors_bytes(&[good_layer()]);
+    // Claim a bigger shape than the data hold: rewrite "[60,30]" to "[90,30]" in the header.
+    let s = String::from_utf8_lossy(&b).replace("[60,30]", "[90,30]");
+    b = s.into_bytes();
+    let p = tmp("badshape.safetensors", &b);
+    let r = analyze(&p, &Options::default()).unwrap();
+    assert_eq!(r.layers[0].status, Status::Error);
+    assert!(
+        r.layers[0].message.contains("needs"),
+        "{}",
+        r.layers[0].message
+    );
+}
+
+#[test]
+fn arbitrary_bytes_never_panic() {
+    // A cheap stand-in for the fuzz targets: mutate a valid file byte by byte.
+    let base = safetensors_bytes(&[
+        (
+            "a.weight",
+            "F32",
+            vec![12, 10],
+            f32_bytes(&random_f32(120, 5)),
+        ),
+        ("b.weight", "BF16", vec![10, 10], vec![0x3fu8; 200]),
+    ]);
+    let mut rng = Rng(9);
+    for i in 0..300 {
+        let mut b = base.clone();
+        let k = ((rng.next() + 0.5) * b.len() as f64) as usize % b.len();
+        b[k] = ((rng.next() + 0.5) * 256.0) as u8;
+        if i % 7 == 0 {
+            b.truncate(k);
+        }
+        let p = tmp(&format!("mut{i}.safetensors"), &b);
+        let _ = analyze(&p, &Options::default());
+        let _ = std::fs::remove_file(p);
+    }
+}
