@@ -276,23 +276,29 @@ fn powerlaw_ks_distance(uniq_logs: &[f64], cdf: &[f64], u: usize, alpha: f64, bo
     }
 }
 
+/// The first index of each distinct value of `sorted`, and the empirical CDF there,
+/// F(x) = #(values ≤ x)/n (the `powerlaw` package's CDF on unique values).
+fn unique_cdf(sorted: &[f64]) -> (Vec<usize>, Vec<f64>) {
+    let n = sorted.len();
+    let (mut first, mut cdf) = (Vec::new(), Vec::new());
+    let mut i = 0;
+    while i < n {
+        let mut j = i;
+        while j + 1 < n && sorted[j + 1] == sorted[i] {
+            j += 1;
+        }
+        first.push(i);
+        cdf.push((j + 1) as f64 / n as f64);
+        i = j + 1;
+    }
+    (first, cdf)
+}
+
 fn fit_powerlaw_package(sorted: &[f64]) -> Option<PowerLawFit> {
     let n_all = sorted.len();
     let logs: Vec<f64> = sorted.iter().map(|x| x.ln()).collect();
     let suffix = log_suffix_sums(&logs);
-    // Unique values, the index of their first occurrence, and the empirical CDF F(x) = #(≤ x)/n.
-    let mut uniq_first = Vec::new();
-    let mut cdf = Vec::new();
-    let mut i = 0;
-    while i < n_all {
-        let mut j = i;
-        while j + 1 < n_all && sorted[j + 1] == sorted[i] {
-            j += 1;
-        }
-        uniq_first.push(i);
-        cdf.push((j + 1) as f64 / n_all as f64);
-        i = j + 1;
-    }
+    let (uniq_first, cdf) = unique_cdf(sorted);
     if uniq_first.len() < 2 {
         return None;
     }
@@ -302,8 +308,7 @@ fn fit_powerlaw_package(sorted: &[f64]) -> Option<PowerLawFit> {
     // D over all candidates. Track both.
     let (mut best_valid, mut best_valid_d) = (None, f64::INFINITY);
     let (mut best_any, mut best_any_d) = (0usize, f64::INFINITY);
-    for u in 0..candidates {
-        let i = uniq_first[u];
+    for (u, &i) in uniq_first[..candidates].iter().enumerate() {
         let alpha = ww_alpha(&suffix, &logs, i, false);
         let valid = alpha > 1.0;
         // Stopping early is exact: a partial D ≥ the bound cannot beat the best so far, and
@@ -367,22 +372,10 @@ pub fn scan_xmin(sorted: &[f64], method: PlMethod) -> XminScan {
             }
         }
         PlMethod::Powerlaw => {
-            let n_all = sorted.len();
-            let mut uniq_first = Vec::new();
-            let mut cdf = Vec::new();
-            let mut i = 0;
-            while i < n_all {
-                let mut j = i;
-                while j + 1 < n_all && sorted[j + 1] == sorted[i] {
-                    j += 1;
-                }
-                uniq_first.push(i);
-                cdf.push((j + 1) as f64 / n_all as f64);
-                i = j + 1;
-            }
+            let (uniq_first, cdf) = unique_cdf(sorted);
             let uniq_logs: Vec<f64> = uniq_first.iter().map(|&i| logs[i]).collect();
-            for u in 0..uniq_first.len().saturating_sub(1) {
-                let i = uniq_first[u];
+            let candidates = uniq_first.len().saturating_sub(1);
+            for (u, &i) in uniq_first[..candidates].iter().enumerate() {
                 let alpha = ww_alpha(&suffix, &logs, i, false);
                 scan.xmins.push(sorted[i]);
                 scan.alphas.push(alpha);

@@ -52,11 +52,11 @@ impl SafetensorsFile {
     }
 }
 
+/// The tensors of a header, and the absolute byte range of each one's data.
+type Listing = (Vec<TensorInfo>, Vec<(usize, usize)>);
+
 /// Parse a safetensors header from the file's bytes.
-pub(crate) fn parse_header(
-    path: &Path,
-    bytes: &[u8],
-) -> Result<(Vec<TensorInfo>, Vec<(usize, usize)>)> {
+pub(crate) fn parse_header(path: &Path, bytes: &[u8]) -> Result<Listing> {
     let bad = |m: &str| Error::format(path, format!("not a valid safetensors file: {m}"));
     if bytes.len() < 8 {
         return Err(bad("shorter than the 8-byte header length"));
