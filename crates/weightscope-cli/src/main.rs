@@ -91,6 +91,10 @@ struct ModelArgs {
     /// weightwatcher's conv2d_norm).
     #[arg(long)]
     no_conv_norm: bool,
+    /// Analyse every ≥2-D float tensor. By default, when tensors are named `*.weight`, the
+    /// others (masks, positional tables, class tokens) are skipped, as weightwatcher does.
+    #[arg(long)]
+    all_tensors: bool,
 }
 
 impl ModelArgs {
@@ -102,6 +106,7 @@ impl ModelArgs {
                 max_n: self.max_n,
                 conv_maps: self.conv_maps,
                 conv_norm: !self.no_conv_norm,
+                all_tensors: self.all_tensors,
             },
             filter: self.layers.as_deref().map(LayerFilter::parse).transpose()?,
             ..Options::default()

@@ -49,6 +49,10 @@ pub struct LayerOptions {
     pub conv_maps: bool,
     /// Scale convolution weights as weightwatcher's `conv2d_norm` (default true).
     pub conv_norm: bool,
+    /// Analyse every ≥ 2-D float tensor. By default, when a checkpoint names its weights
+    /// `*.weight` (every PyTorch/Hugging Face checkpoint does), other tensors — buffers such as
+    /// attention masks, positional tables, class tokens — are skipped, as weightwatcher does.
+    pub all_tensors: bool,
 }
 
 impl Default for LayerOptions {
@@ -59,6 +63,7 @@ impl Default for LayerOptions {
             max_n: None,
             conv_maps: false,
             conv_norm: true,
+            all_tensors: false,
         }
     }
 }
@@ -150,6 +155,7 @@ fn matrix_dims(shape: &[usize]) -> (usize, usize, usize) {
 /// Plan every tensor of a checkpoint. Tensors that are not analysed carry a `skip` reason.
 pub fn plan_layers(tensors: &[TensorInfo], opts: &LayerOptions) -> Vec<LayerPlan> {
     let mut plans = Vec::new();
+    let named_weights = !opts.all_tensors && tensors.iter().any(|t| t.name.ends_with(".weight"));
     for (id, t) in tensors.iter().enumerate() {
         let name = t
             .name
@@ -191,6 +197,8 @@ pub fn plan_layers(tensors: &[TensorInfo], opts: &LayerOptions) -> Vec<LayerPlan
             Some(format!("{}-D tensor: not a layer weight", t.shape.len()))
         } else if t.name.ends_with(".bias") {
             Some("bias: not a layer weight".into())
+        } else if named_weights && !t.name.ends_with(".weight") {
+            Some("not a '*.weight' tensor (buffer or table); --all-tensors analyses it".into())
         } else if t.shape.contains(&0) {
             Some(format!("empty tensor (shape {:?})", t.shape))
         } else {
@@ -298,9 +306,10 @@ mod tests {
             info("fc.weight", &[10, 300]),
             info("fc.bias", &[10]),
             info("conv.weight", &[64, 32, 3, 3]),
-            info("tf_conv", &[5, 5, 3, 16]),
+            info("tf_conv.weight", &[5, 5, 3, 16]),
             info("emb.word_embeddings.weight", &[1000, 64]),
-            info("tiny", &[1, 50]),
+            info("tiny.weight", &[1, 50]),
+            info("pos_embed", &[1, 197, 768]),
         ];
         let p = plan_layers(&t, &LayerOptions::default());
         assert_eq!(
@@ -312,6 +321,12 @@ mod tests {
         assert_eq!((p[3].n, p[3].m, p[3].rf), (16, 3, 25));
         assert_eq!(p[4].kind, Some(LayerKind::Embedding));
         assert!(p[5].skip.as_deref().unwrap().contains("min-evals"));
+        assert!(p[6].skip.as_deref().unwrap().contains("*.weight"));
+        let all = LayerOptions {
+            all_tensors: true,
+            ..Default::default()
+        };
+        assert_eq!(plan_layers(&t, &all)[6].skip, None);
     }
 
     #[test]
