@@ -8,10 +8,12 @@
 //!   candidate (ties kept), one-sided KS against the lower empirical step k/n, and for
 //!   fewer than 20 values its small-sample rule (tails of ≥ 8 values, bias-corrected
 //!   α = 1 + (n−1)/Σ ln(x/xmin)).
-//! * [`PlMethod::Powerlaw`]: the `powerlaw` package's method — unique values as candidates,
-//!   the empirical CDF renormalised at xmin, two-sided D = max(D+, D−). We always keep the
-//!   closed-form MLE (the exact maximiser of the likelihood); powerlaw 2.0 refits numerically
-//!   when α ∉ (1.5, 3], which moves α only by its optimiser's tolerance.
+//! * [`PlMethod::Powerlaw`]: the `powerlaw` package 2.0's method — distinct values but the
+//!   two largest as candidates, the empirical CDF renormalised at xmin, two-sided D = max(D+, D−), and its
+//!   α range [0, 3]: candidates whose MLE reaches 3 are invalid (powerlaw refits them
+//!   numerically onto the bound and flags them). We keep the closed-form MLE, the exact
+//!   maximiser of the likelihood, where powerlaw refits numerically for α ≤ 1.5; that moves α
+//!   only by its optimiser's tolerance.
 //!
 //! Cost: the naive scan is O(n²). α is O(1) per candidate with compensated suffix sums of
 //! ln x, and D is evaluated in blocks that stop as soon as the running maximum exceeds the
@@ -58,6 +60,8 @@ pub struct XminScan {
     pub ds: Vec<f64>,
 }
 
+/// Upper bound of α in the `powerlaw` package 2.0 (its `Power_Law` parameter range [0, 3]).
+pub const POWERLAW_ALPHA_MAX: f64 = 3.0;
 /// Below this many values weightwatcher 0.7.7 switches to its small-sample rule.
 pub const WW_SMALL_N_CUTOFF: usize = 20;
 /// Smallest tail the small-sample rule accepts.
@@ -248,7 +252,7 @@ fn fit_ww_small_n(sorted: &[f64]) -> Option<PowerLawFit> {
 
 /// Two-sided KS distance of the `powerlaw` package at candidate xmin = `uniq[u]`:
 /// empirical CDF on unique values renormalised to 0 at xmin, theoretical 1 − (x/xmin)^(1−α).
-/// `cdf[u]` is the fraction of the sample ≤ `uniq[u]`.
+/// `cdf[u]` is the fraction of the sample < `uniq[u]`.
 fn powerlaw_ks_distance(uniq_logs: &[f64], cdf: &[f64], u: usize, alpha: f64, bound: f64) -> f64 {
     let f0 = cdf[u];
     let denom = 1.0 - f0;
@@ -277,7 +281,8 @@ fn powerlaw_ks_distance(uniq_logs: &[f64], cdf: &[f64], u: usize, alpha: f64, bo
 }
 
 /// The first index of each distinct value of `sorted`, and the empirical CDF there,
-/// F(x) = #(values ≤ x)/n (the `powerlaw` package's CDF on unique values).
+/// F(x) = #(values < x)/n: the `powerlaw` package 2.0's CDF on unique values (the lower step;
+/// 1.x used #(values ≤ x)/n). Renormalised at xmin it is k/n_tail, weightwatcher's step.
 fn unique_cdf(sorted: &[f64]) -> (Vec<usize>, Vec<f64>) {
     let n = sorted.len();
     let (mut first, mut cdf) = (Vec::new(), Vec::new());
@@ -288,7 +293,7 @@ fn unique_cdf(sorted: &[f64]) -> (Vec<usize>, Vec<f64>) {
             j += 1;
         }
         first.push(i);
-        cdf.push((j + 1) as f64 / n as f64);
+        cdf.push(i as f64 / n as f64);
         i = j + 1;
     }
     (first, cdf)
@@ -299,18 +304,22 @@ fn fit_powerlaw_package(sorted: &[f64]) -> Option<PowerLawFit> {
     let logs: Vec<f64> = sorted.iter().map(|x| x.ln()).collect();
     let suffix = log_suffix_sums(&logs);
     let (uniq_first, cdf) = unique_cdf(sorted);
-    if uniq_first.len() < 2 {
+    // powerlaw's candidates are the distinct values below the maximum, less the last one:
+    // every distinct value but the two largest; it gives up with fewer than two.
+    let candidates = uniq_first.len().saturating_sub(2);
+    if candidates < 2 {
         return None;
     }
     let uniq_logs: Vec<f64> = uniq_first.iter().map(|&i| logs[i]).collect();
-    let candidates = uniq_first.len() - 1;
-    // powerlaw keeps the best D among valid fits (α > 1); if none is valid it takes the best
-    // D over all candidates. Track both.
+    // powerlaw 2.0 bounds α to [0, 3]: a candidate whose MLE is ≥ 3 is refitted numerically,
+    // lands on the bound and is flagged invalid. It keeps the best D among valid candidates,
+    // or, if none is valid, the best D over all with α clamped at the bound.
     let (mut best_valid, mut best_valid_d) = (None, f64::INFINITY);
     let (mut best_any, mut best_any_d) = (0usize, f64::INFINITY);
     for (u, &i) in uniq_first[..candidates].iter().enumerate() {
         let alpha = ww_alpha(&suffix, &logs, i, false);
-        let valid = alpha > 1.0;
+        let valid = alpha > 1.0 && alpha < POWERLAW_ALPHA_MAX;
+        let alpha = alpha.min(POWERLAW_ALPHA_MAX);
         // Stopping early is exact: a partial D ≥ the bound cannot beat the best so far, and
         // best_any ≤ best_valid always.
         let bound = if valid { best_valid_d } else { best_any_d };
@@ -324,13 +333,9 @@ fn fit_powerlaw_package(sorted: &[f64]) -> Option<PowerLawFit> {
             best_valid = Some(u);
         }
     }
-    let (u, _) = match best_valid {
-        Some(u) => (u, best_valid_d),
-        None => (best_any, best_any_d),
-    };
+    let u = best_valid.unwrap_or(best_any);
     let i = uniq_first[u];
-    let alpha = ww_alpha(&suffix, &logs, i, false);
-    // Recompute D exactly (the bounded scan may have stopped early for the winner's rivals only).
+    let alpha = ww_alpha(&suffix, &logs, i, false).min(POWERLAW_ALPHA_MAX);
     let d = powerlaw_ks_distance(&uniq_logs, &cdf, u, alpha, f64::INFINITY);
     let n_tail = n_all - i;
     Some(PowerLawFit {
@@ -374,9 +379,9 @@ pub fn scan_xmin(sorted: &[f64], method: PlMethod) -> XminScan {
         PlMethod::Powerlaw => {
             let (uniq_first, cdf) = unique_cdf(sorted);
             let uniq_logs: Vec<f64> = uniq_first.iter().map(|&i| logs[i]).collect();
-            let candidates = uniq_first.len().saturating_sub(1);
+            let candidates = uniq_first.len().saturating_sub(2);
             for (u, &i) in uniq_first[..candidates].iter().enumerate() {
-                let alpha = ww_alpha(&suffix, &logs, i, false);
+                let alpha = ww_alpha(&suffix, &logs, i, false).min(POWERLAW_ALPHA_MAX);
                 scan.xmins.push(sorted[i]);
                 scan.alphas.push(alpha);
                 scan.ds.push(powerlaw_ks_distance(
