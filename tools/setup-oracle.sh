@@ -5,8 +5,8 @@
 #
 # Environment:
 #   PYTHON   interpreter used to create the venv (default: python3; 3.11 was used)
-#   PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu
-#            optional, standard pip variable: pulls the much smaller CPU-only torch wheel.
+#   torch comes from PyPI (its CUDA build, several GB); pip's PIP_EXTRA_INDEX_URL can point at
+#   a CPU-only wheel index where one is reachable.
 #
 # Then, from the repository root:
 #   .venv-oracle/bin/python tools/make_example.py
