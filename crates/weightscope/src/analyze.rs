@@ -3,11 +3,11 @@
 //! in checkpoint order and identical whatever the number of threads.
 
 use crate::diagnose::metrics::{self, EVALS_THRESH, WEAK_RANK_TOLERANCE};
-use crate::error::{Error, Result};
 use crate::fit::{fit_power_law, PlMethod};
 use crate::formats::{self, TensorSource};
 use crate::layers::{self, LayerOptions, LayerPlan};
 use crate::spectrum::{self, Precision, Solver};
+use crate::{Error, Result};
 use faer::Mat;
 use rayon::prelude::*;
 use regex::Regex;

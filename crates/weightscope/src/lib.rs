@@ -14,12 +14,11 @@
 
 pub mod analyze;
 pub mod diagnose;
-pub mod error;
 pub mod fit;
-pub mod formats;
+pub use weightscope_formats as formats;
 pub mod layers;
 pub mod report;
 pub mod spectrum;
 
 pub use analyze::{analyze, describe, LayerFilter, LayerResult, Options, Report, Status, Summary};
-pub use error::{Error, Result};
+pub use weightscope_formats::{Error, Result};

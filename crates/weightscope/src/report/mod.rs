@@ -5,7 +5,7 @@ mod table;
 pub use table::{describe_table, layer_table, summary_text};
 
 use crate::analyze::{LayerResult, Report};
-use crate::error::{Error, Result};
+use crate::{Error, Result};
 use std::io::Write;
 use std::path::Path;
 

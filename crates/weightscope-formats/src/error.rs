@@ -28,19 +28,19 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
         Error::Io {
             path: path.to_path_buf(),
             source,
         }
     }
-    pub(crate) fn format(path: &Path, message: impl Into<String>) -> Self {
+    pub fn format(path: &Path, message: impl Into<String>) -> Self {
         Error::Format {
             path: path.to_path_buf(),
             message: message.into(),
         }
     }
-    pub(crate) fn tensor(path: &Path, tensor: &str, message: impl Into<String>) -> Self {
+    pub fn tensor(path: &Path, tensor: &str, message: impl Into<String>) -> Self {
         Error::Tensor {
             path: path.to_path_buf(),
             tensor: tensor.to_string(),

@@ -4,7 +4,7 @@
 
 use super::safetensors::SafetensorsFile;
 use super::{npy, TensorInfo, TensorSource};
-use crate::error::{Error, Result};
+use crate::{Error, Result};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 

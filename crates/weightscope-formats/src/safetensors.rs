@@ -8,7 +8,7 @@
 
 use super::convert::{decode_le, elem_size};
 use super::{DType, TensorInfo, TensorSource};
-use crate::error::{Error, Result};
+use crate::{Error, Result};
 use memmap2::Mmap;
 use safetensors::tensor::Dtype;
 use std::path::{Path, PathBuf};

@@ -1,4 +1,4 @@
-//! Readers of checkpoint files. Each format implements [`TensorSource`]: it lists the
+//! Readers of neural-network checkpoint files. Each format implements [`TensorSource`]: it lists the
 //! tensors (name, shape, dtype) without reading their data, and reads one tensor at a time
 //! as row-major f64 on request — so memory holds one layer, not the model.
 //!
@@ -6,11 +6,12 @@
 //! folder as a Hugging Face model folder.
 
 mod convert;
+pub mod error;
 pub mod folder;
 pub mod npy;
 pub mod safetensors;
 
-use crate::error::{Error, Result};
+pub use error::{Error, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 

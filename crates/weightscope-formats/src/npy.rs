@@ -4,7 +4,7 @@
 
 use super::convert::{decode_le, elem_size, fortran_to_c};
 use super::{DType, TensorInfo, TensorSource};
-use crate::error::{Error, Result};
+use crate::{Error, Result};
 use memmap2::Mmap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
