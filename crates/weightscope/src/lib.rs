@@ -19,6 +19,7 @@ pub use weightscope_formats as formats;
 pub mod layers;
 pub mod report;
 pub mod spectrum;
+pub mod synth;
 
 pub use analyze::{analyze, describe, LayerFilter, LayerResult, Options, Report, Status, Summary};
 pub use weightscope_formats::{Error, Result};
