@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
 use weightscope::analyze::{analyze_source, Hooks, LayerResult, Status};
-use weightscope::fit::PlMethod;
+use weightscope::fit::{MpMethod, PlMethod};
 use weightscope::layers::LayerOptions;
 use weightscope::spectrum::{Precision, Solver};
 use weightscope::{formats, report, LayerFilter, Options};
@@ -57,6 +57,12 @@ enum SolverArg {
     Gram,
     /// Always the singular values of W (slowest; exact small λ).
     Svd,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum MpMethodArg {
+    BulkCdf,
+    Ww,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -137,6 +143,37 @@ struct AnalyzeArgs {
     /// Working precision of the eigen-solver (f64 matches weightwatcher to ~1e-12).
     #[arg(long, value_enum, default_value = "f64")]
     precision: PrecisionArg,
+    /// Fit a Marchenko–Pastur bulk (Eqns. 8–9): sigma_mp, bulk_min/max (λ±), num_spikes
+    /// (beyond λ⁺ + the finite-size margin ΔλM), num_bleeding_out, mp_softrank = λ⁺/λmax
+    /// (Eqn. 11; 0 when no MP bulk fits), bulk_ks (fit quality).
+    #[arg(long)]
+    mp_fit: bool,
+    /// MP fitting method: bulk-cdf (KS fit of the bulk below its own edge, the default) or
+    /// ww (weightwatcher's density fit against a kernel density estimate).
+    #[arg(long, value_enum, default_value = "bulk-cdf")]
+    mp_method: MpMethodArg,
+    /// Compare with the ESD of W with its elements shuffled (seeded): max_rand_eval,
+    /// rand_num_spikes (correlation traps), ww_softrank, ww_maxdist, rand_distance,
+    /// rand_esd_distance, rand_sigma_mp (σ_shuf).
+    #[arg(long)]
+    randomize: bool,
+    /// Shuffles per layer for --randomize (the paper suggests up to 100).
+    #[arg(long, default_value_t = 1)]
+    shuffles: usize,
+    /// Seed of the shuffles (same seed → same bytes).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Eigenvector localization (§3.3): mean and variance of vector entropy, localization
+    /// ratio and participation ratio over bulk and tail eigenvectors.
+    #[arg(long)]
+    vectors: bool,
+    /// Classify each layer into the paper's 5+1 phases (Table 7): Random-like,
+    /// Bleeding-out, Bulk+Spikes, Bulk-decay, Heavy-Tailed, Rank-collapse.
+    #[arg(long)]
+    phase: bool,
+    /// Everything above: --mp-fit --randomize --vectors --phase.
+    #[arg(long)]
+    all: bool,
     /// Worker threads (default: all cores). Output is identical for any value.
     #[arg(long)]
     threads: Option<usize>,
@@ -243,6 +280,16 @@ fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode> {
         PrecisionArg::F32 => Precision::F32,
     };
     opts.threads = args.threads;
+    opts.mp_fit = args.mp_fit || args.all;
+    opts.mp_method = match args.mp_method {
+        MpMethodArg::BulkCdf => MpMethod::BulkCdf,
+        MpMethodArg::Ww => MpMethod::Ww,
+    };
+    opts.randomize = args.randomize || args.all;
+    opts.shuffles = args.shuffles.max(1);
+    opts.seed = args.seed;
+    opts.vectors = args.vectors || args.all;
+    opts.phase = args.phase || args.all;
 
     let path = &args.model.model;
     let src = formats::open(path)?;

@@ -7,7 +7,9 @@ use weightscope::spectrum::{gram_eigenvalues, Precision, Solver};
 use weightscope::synth::{rng, synth_matrix, Phase};
 
 fn main() {
-    println!("| N×M | k spikes | method | mean |σ−σ_true|/σ_true | exact spike count | mean soft rank |");
+    println!(
+        "| N×M | k spikes | method | mean |σ−σ_true|/σ_true | exact spike count | mean soft rank |"
+    );
     println!("|---|---|---|---|---|---|");
     for (n, m) in [(1000usize, 500usize), (800, 200), (500, 500), (2000, 250)] {
         for k in [0usize, 3, 10] {
@@ -24,7 +26,10 @@ fn main() {
                         let c = 3.0 + 3.0 * s as f64 / k.max(1) as f64;
                         let u: Vec<f64> = (0..n).map(|_| g.random_range(-1.0..1.0)).collect();
                         let v: Vec<f64> = (0..m).map(|_| g.random_range(-1.0..1.0)).collect();
-                        let (nu, nv) = (u.iter().map(|x| x * x).sum::<f64>().sqrt(), v.iter().map(|x| x * x).sum::<f64>().sqrt());
+                        let (nu, nv) = (
+                            u.iter().map(|x| x * x).sum::<f64>().sqrt(),
+                            v.iter().map(|x| x * x).sum::<f64>().sqrt(),
+                        );
                         for j in 0..m {
                             for i in 0..n {
                                 w[(i, j)] += c * scale * u[i] / nu * v[j] / nv;
@@ -36,7 +41,7 @@ fn main() {
                         .into_iter()
                         .map(|x| x / n as f64)
                         .collect();
-                    let fit = fit_marchenko_pastur(&ev, n as f64 / m as f64, method).unwrap();
+                    let fit = fit_marchenko_pastur(&ev, n as f64 / m as f64, m, method).unwrap();
                     // True σ² = 1; in rescaled units σ_true = 1/√mean(λ).
                     let mean = ev.iter().sum::<f64>() / m as f64;
                     let sigma = fit.sigma_mp * mean.sqrt();

@@ -8,9 +8,21 @@ use weightscope::spectrum::{gram_eigenvalues, Precision, Solver};
 use weightscope::synth::{synth_matrix, Phase};
 
 fn main() {
-    let count: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(600);
+    let count: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(600);
     let per = count.div_ceil(6);
-    let shapes = [(300usize, 100usize), (400, 200), (500, 250), (600, 300), (512, 512), (1000, 250), (800, 400), (256, 128)];
+    let shapes = [
+        (300usize, 100usize),
+        (400, 200),
+        (500, 250),
+        (600, 300),
+        (512, 512),
+        (1000, 250),
+        (800, 400),
+        (256, 128),
+    ];
     let mut conf = [[0usize; 6]; 6];
     let mut wrong = Vec::new();
     for (ti, truth) in Phase::ALL.into_iter().enumerate() {
@@ -19,7 +31,7 @@ fn main() {
             let seed = 1_000_003 * ti as u64 + i as u64;
             let w = synth_matrix(truth, n, m, seed);
             let ev = gram_eigenvalues(w.as_ref(), Solver::Auto, Precision::F64).unwrap();
-            let mp = fit_marchenko_pastur(&ev, n as f64 / m as f64, MpMethod::BulkCdf).unwrap();
+            let mp = fit_marchenko_pastur(&ev, n as f64 / m as f64, m, MpMethod::BulkCdf).unwrap();
             let e = evidence(&ev, &mp);
             let (p, why) = classify(&e);
             let pi = Phase::ALL.iter().position(|&x| x == p).unwrap();
@@ -31,7 +43,10 @@ fn main() {
     }
     let total: usize = conf.iter().flatten().sum();
     let right: usize = (0..6).map(|i| conf[i][i]).sum();
-    println!("accuracy: {right}/{total} = {:.1}%\n", 100.0 * right as f64 / total as f64);
+    println!(
+        "accuracy: {right}/{total} = {:.1}%\n",
+        100.0 * right as f64 / total as f64
+    );
     print!("| true \\ predicted |");
     for p in Phase::ALL {
         print!(" {p} |");

@@ -2,11 +2,16 @@
 //! power law, compute the metrics, and summarise — layers spread over a thread pool, results
 //! in checkpoint order and identical whatever the number of threads.
 
+use crate::diagnose::eigenvectors::{self, VectorColumns};
 use crate::diagnose::metrics::{self, EVALS_THRESH, WEAK_RANK_TOLERANCE};
+use crate::diagnose::phase::{self, PhaseEvidence};
+use crate::diagnose::randomization::{self, RandomizationColumns};
+use crate::fit::marchenko_pastur::{fit_marchenko_pastur, MpFit, MpMethod};
 use crate::fit::{fit_power_law, PlMethod};
 use crate::formats::{self, TensorSource};
 use crate::layers::{self, LayerOptions, LayerPlan};
 use crate::spectrum::{self, Precision, Solver};
+use crate::synth::Phase;
 use crate::{Error, Result};
 use faer::Mat;
 use rayon::prelude::*;
@@ -28,6 +33,19 @@ pub struct Options {
     pub precision: Precision,
     /// `weak_rank_loss` counts eigenvalues below this.
     pub tolerance: f64,
+    /// Fit a Marchenko–Pastur bulk (`mp` columns).
+    pub mp_fit: bool,
+    pub mp_method: MpMethod,
+    /// ESDs of the element-shuffled matrices (`randomization` columns).
+    pub randomize: bool,
+    /// Number of shuffles (each an eigen-decomposition).
+    pub shuffles: usize,
+    /// Seed of the shuffles: same seed, same bytes.
+    pub seed: u64,
+    /// Eigenvector localization (`vectors` columns): an eigen-decomposition with vectors.
+    pub vectors: bool,
+    /// The 5+1 phase (implies an MP fit).
+    pub phase: bool,
     /// Only layers matching this filter (not part of the numbers, so not serialised).
     #[serde(skip)]
     pub filter: Option<LayerFilter>,
@@ -45,6 +63,13 @@ impl Default for Options {
             solver: Solver::Auto,
             precision: Precision::F64,
             tolerance: WEAK_RANK_TOLERANCE,
+            mp_fit: false,
+            mp_method: MpMethod::BulkCdf,
+            randomize: false,
+            shuffles: 1,
+            seed: 0,
+            vectors: false,
+            phase: false,
             filter: None,
             threads: None,
         }
@@ -159,8 +184,30 @@ pub struct LayerResult {
     pub stable_rank: Option<f64>,
     pub matrix_rank: Option<usize>,
     pub entropy: Option<f64>,
+    /// Share of eigenvalues that are numerically zero (λ < 1e-10·λmax): Rank-collapse (§5.6).
+    pub zero_mass: Option<f64>,
     /// Why the status is not success.
     pub message: String,
+    /// `--mp-fit`: the Marchenko–Pastur bulk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mp: Option<MpFit>,
+    /// `--randomize`: the shuffled baseline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub randomization: Option<RandomizationColumns>,
+    /// `--vectors`: eigenvector localization.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vectors: Option<VectorColumns>,
+    /// `--phase`: the 5+1 phase and the evidence used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<PhaseResult>,
+}
+
+/// The phase of a layer, why, and the evidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PhaseResult {
+    pub phase: Phase,
+    pub reason: String,
+    pub evidence: PhaseEvidence,
 }
 
 impl LayerResult {
@@ -200,7 +247,12 @@ impl LayerResult {
             stable_rank: None,
             matrix_rank: None,
             entropy: None,
+            zero_mass: None,
             message: String::new(),
+            mp: None,
+            randomization: None,
+            vectors: None,
+            phase: None,
         }
     }
 
@@ -243,6 +295,12 @@ pub struct Summary {
     pub log_spectral_norm: Option<f64>,
     pub stable_rank: Option<f64>,
     pub entropy: Option<f64>,
+    /// Mean MP soft rank (with `--mp-fit`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mp_softrank: Option<f64>,
+    /// Number of layers in each phase (with `--phase`).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub phases: std::collections::BTreeMap<String, usize>,
 }
 
 /// The result of `analyze`.
@@ -297,11 +355,8 @@ pub fn analyze_layer(plan: &LayerPlan, data: &[f64], opts: &Options) -> LayerRes
         Ok(x) => x,
         Err(e) => return LayerResult::error(plan, e.to_string()),
     };
-    drop(mats);
-    if opts.normalize {
-        let n = plan.n as f64;
-        evals.iter_mut().for_each(|l| *l /= n);
-    }
+    let norm_n = if opts.normalize { plan.n as f64 } else { 1.0 };
+    evals.iter_mut().for_each(|l| *l /= norm_n);
     let mut r = LayerResult::empty(plan);
     let m = metrics::esd_metrics(&evals, plan.n, opts.tolerance);
     r.num_evals = Some(m.num_evals);
@@ -317,6 +372,8 @@ pub fn analyze_layer(plan: &LayerPlan, data: &[f64], opts: &Options) -> LayerRes
     r.stable_rank = Some(m.stable_rank);
     r.matrix_rank = Some(m.matrix_rank);
     r.entropy = Some(m.entropy);
+    let zeros = evals.partition_point(|&l| l < phase::ZERO_EVAL_RATIO * m.lambda_max);
+    r.zero_mass = Some(zeros as f64 / evals.len() as f64);
 
     let first = evals.partition_point(|&l| l <= EVALS_THRESH);
     let nz = &evals[first..];
@@ -340,6 +397,45 @@ pub fn analyze_layer(plan: &LayerPlan, data: &[f64], opts: &Options) -> LayerRes
                 nz.len()
             );
         }
+    }
+
+    let q = plan.q();
+    let mp = if opts.mp_fit || opts.phase {
+        fit_marchenko_pastur(&evals, q, plan.m, opts.mp_method)
+    } else {
+        None
+    };
+    if opts.mp_fit {
+        r.mp = mp;
+    }
+    if let (true, Some(mp)) = (opts.phase, &mp) {
+        let evidence = phase::evidence(&evals, mp);
+        let (p, reason) = phase::classify(&evidence);
+        r.phase = Some(PhaseResult {
+            phase: p,
+            reason,
+            evidence,
+        });
+    }
+    if opts.randomize {
+        let seed_id = plan.layer_id * 4096 + plan.slice_id.unwrap_or(0);
+        if let Ok(mut shuffled) = randomization::shuffled_esds(
+            &mats,
+            opts.seed,
+            seed_id,
+            opts.shuffles,
+            opts.solver,
+            opts.precision,
+        ) {
+            for e in shuffled.iter_mut() {
+                e.iter_mut().for_each(|l| *l /= norm_n);
+            }
+            r.randomization =
+                randomization::randomization_columns(&evals, &shuffled, q, plan.m, opts.mp_method);
+        }
+    }
+    if opts.vectors {
+        r.vectors = eigenvectors::vector_columns(&mats, r.num_pl_spikes.unwrap_or(0));
     }
     r
 }
@@ -376,6 +472,14 @@ pub fn summarize(layers: &[LayerResult], skipped: usize) -> Summary {
         log_spectral_norm: mean(with_esd.iter().map(|r| r.log_spectral_norm)),
         stable_rank: mean(with_esd.iter().map(|r| r.stable_rank)),
         entropy: mean(with_esd.iter().map(|r| r.entropy)),
+        mp_softrank: mean(with_esd.iter().map(|r| r.mp.map(|m| m.mp_softrank))),
+        phases: layers.iter().filter_map(|r| r.phase.as_ref()).fold(
+            Default::default(),
+            |mut acc, p| {
+                *acc.entry(p.phase.as_str().to_string()).or_insert(0) += 1;
+                acc
+            },
+        ),
     }
 }
 

@@ -188,7 +188,10 @@ pub fn synth_matrix(phase: Phase, n: usize, m: usize, seed: u64) -> Mat<f64> {
 /// "shuffled" matrix whose ESD is random-like unless the element distribution is heavy-tailed.
 pub fn shuffle_elements(w: &mut Mat<f64>, rng: &mut ChaCha8Rng) {
     let (n, m) = (w.nrows(), w.ncols());
-    let mut v: Vec<f64> = (0..m).flat_map(|j| (0..n).map(move |i| (i, j))).map(|(i, j)| w[(i, j)]).collect();
+    let mut v: Vec<f64> = (0..m)
+        .flat_map(|j| (0..n).map(move |i| (i, j)))
+        .map(|(i, j)| w[(i, j)])
+        .collect();
     v.shuffle(rng);
     for j in 0..m {
         for i in 0..n {
@@ -235,9 +238,15 @@ mod tests {
     #[test]
     fn shuffling_keeps_the_multiset_of_elements() {
         let mut w = synth_matrix(Phase::BulkSpikes, 20, 10, 1);
-        let mut before: Vec<f64> = w.col_iter().flat_map(|c| c.iter().copied().collect::<Vec<_>>()).collect();
+        let mut before: Vec<f64> = w
+            .col_iter()
+            .flat_map(|c| c.iter().copied().collect::<Vec<_>>())
+            .collect();
         shuffle_elements(&mut w, &mut rng(3));
-        let mut after: Vec<f64> = w.col_iter().flat_map(|c| c.iter().copied().collect::<Vec<_>>()).collect();
+        let mut after: Vec<f64> = w
+            .col_iter()
+            .flat_map(|c| c.iter().copied().collect::<Vec<_>>())
+            .collect();
         before.sort_by(f64::total_cmp);
         after.sort_by(f64::total_cmp);
         assert_eq!(before, after);

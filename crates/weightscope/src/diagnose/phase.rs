@@ -49,7 +49,10 @@ pub fn evidence(evals: &[f64], mp: &MpFit) -> PhaseEvidence {
     let zeros = evals.partition_point(|&l| l < ZERO_EVAL_RATIO * lmax);
     let total: f64 = evals.iter().sum();
     let edge = mp.bulk_max + mp.tw_margin;
-    let spike_mass: f64 = evals[evals.partition_point(|&l| l <= edge)..].iter().sum::<f64>() / total;
+    let spike_mass: f64 = evals[evals.partition_point(|&l| l <= edge)..]
+        .iter()
+        .sum::<f64>()
+        / total;
     PhaseEvidence {
         zero_mass: zeros as f64 / m.max(1) as f64,
         bulk_ks: mp.bulk_ks,

@@ -169,7 +169,9 @@ fn bulk_ks(x: &[f64], cdf: &MpCdf, sigma2: f64, margin: f64) -> (f64, usize) {
     let mut d = 0.0f64;
     for (r, &v) in x[..m_b].iter().enumerate() {
         let f = cdf.cdf(v, sigma2);
-        d = d.max((f - r as f64 / n).abs()).max((f - (r + 1) as f64 / n).abs());
+        d = d
+            .max((f - r as f64 / n).abs())
+            .max((f - (r + 1) as f64 / n).abs());
     }
     (d, x.len() - m_b)
 }
@@ -202,7 +204,7 @@ fn golden_min(lo: f64, hi: f64, iters: usize, f: impl Fn(f64) -> f64) -> (f64, f
     }
 }
 
-fn fit_bulk_cdf(x: &[f64], q: f64) -> (f64, f64) {
+fn fit_bulk_cdf(x: &[f64], q: f64, m_cols: usize) -> (f64, f64) {
     let m = x.len();
     let cdf = MpCdf::new(q);
     let lmax = x[m - 1];
@@ -211,7 +213,7 @@ fn fit_bulk_cdf(x: &[f64], q: f64) -> (f64, f64) {
     let s_max = lmax / b1 * 1.05;
     let objective = |ln_s: f64| {
         let s = ln_s.exp();
-        let margin = tracy_widom_margin(s, q, m);
+        let margin = tracy_widom_margin(s, q, m_cols);
         let (d, spikes) = bulk_ks(x, &cdf, s, margin);
         if spikes * 2 > m {
             // More than half the eigenvalues outside the bulk: not a bulk.
@@ -257,6 +259,72 @@ fn linear_kde(x: &[f64], grid: &[f64], h: f64) -> Vec<f64> {
         .collect()
 }
 
+/// One-dimensional Nelder–Mead exactly as SciPy's `fmin` runs it (initial simplex x₀ and
+/// 1.05·x₀, reflection 1, expansion 2, contraction ½, shrink ½, stop when both the simplex
+/// and its values agree to 1e-4, at most 200 evaluations), so the polish lands where
+/// weightwatcher's does. Written out because no crate reproduces SciPy's iteration.
+fn scipy_fmin_1d(x0: f64, f: impl Fn(f64) -> f64) -> f64 {
+    let mut sim = [x0, if x0 != 0.0 { 1.05 * x0 } else { 0.00025 }];
+    let mut fs = [f(sim[0]), f(sim[1])];
+    let mut calls = 2;
+    let sort = |sim: &mut [f64; 2], fs: &mut [f64; 2]| {
+        if fs[1] < fs[0] {
+            sim.swap(0, 1);
+            fs.swap(0, 1);
+        }
+    };
+    sort(&mut sim, &mut fs);
+    let mut iters = 0;
+    while calls < 200 && iters < 200 {
+        if (sim[1] - sim[0]).abs() <= 1e-4 && (fs[0] - fs[1]).abs() <= 1e-4 {
+            break;
+        }
+        let xbar = sim[0];
+        let xr = 2.0 * xbar - sim[1];
+        let fxr = f(xr);
+        calls += 1;
+        let mut shrink = false;
+        if fxr < fs[0] {
+            let xe = 3.0 * xbar - 2.0 * sim[1];
+            let fxe = f(xe);
+            calls += 1;
+            if fxe < fxr {
+                (sim[1], fs[1]) = (xe, fxe);
+            } else {
+                (sim[1], fs[1]) = (xr, fxr);
+            }
+        } else if fxr < fs[1] {
+            // With one dimension the second-worst point is the best one; SciPy's test
+            // `fxr < fsim[-2]` is false here, so it goes on to contract outside.
+            let xc = 1.5 * xbar - 0.5 * sim[1];
+            let fxc = f(xc);
+            calls += 1;
+            if fxc <= fxr {
+                (sim[1], fs[1]) = (xc, fxc);
+            } else {
+                shrink = true;
+            }
+        } else {
+            let xcc = 0.5 * xbar + 0.5 * sim[1];
+            let fxcc = f(xcc);
+            calls += 1;
+            if fxcc < fs[1] {
+                (sim[1], fs[1]) = (xcc, fxcc);
+            } else {
+                shrink = true;
+            }
+        }
+        if shrink {
+            sim[1] = sim[0] + 0.5 * (sim[1] - sim[0]);
+            fs[1] = f(sim[1]);
+            calls += 1;
+        }
+        iters += 1;
+        sort(&mut sim, &mut fs);
+    }
+    sim[0]
+}
+
 fn fit_ww(x: &[f64], q: f64) -> (f64, f64) {
     let lmax = x[x.len() - 1];
     let (_, b1) = mp_edges(1.0, q);
@@ -268,20 +336,26 @@ fn fit_ww(x: &[f64], q: f64) -> (f64, f64) {
     } else {
         x.to_vec()
     };
+    // numpy.linspace(0, max + 0.5, 1000).
     let top = data[data.len() - 1] + 0.5;
-    let grid: Vec<f64> = (0..1000).map(|i| top * i as f64 / 999.0).collect();
+    let step = top / 999.0;
+    let grid: Vec<f64> = (0..1000)
+        .map(|i| if i == 999 { top } else { i as f64 * step })
+        .collect();
     let kde = linear_kde(&data, &grid, 0.1);
     let keep: Vec<usize> = (0..grid.len()).filter(|&i| kde[i] > 0.01).collect();
-    let peak = grid[(0..grid.len())
-        .fold(0, |b, i| if kde[i] > kde[b] { i } else { b })];
+    let top_kept = keep.last().map_or(top, |&i| grid[i]);
+    let peak = grid[(0..grid.len()).fold(0, |b, i| if kde[i] > kde[b] { i } else { b })];
     let objective = |sigma: f64| -> f64 {
         let s2 = sigma * sigma;
         if quarter {
             keep.iter()
                 .map(|&i| {
                     let g = grid[i];
-                    let qc = if g < 2.0 * sigma {
-                        (4.0 * s2 - g * g).max(0.0).sqrt() / (std::f64::consts::PI * s2)
+                    // weightwatcher's quarter circle is √(4 − x²)/(πσ²): its support does
+                    // not scale with σ (the true law is √(4σ² − x²)/(πσ²)); kept as is.
+                    let qc = if g < 2.0 {
+                        (4.0 - g * g).sqrt() / (std::f64::consts::PI * s2)
                     } else {
                         0.0
                     };
@@ -290,7 +364,7 @@ fn fit_ww(x: &[f64], q: f64) -> (f64, f64) {
                 .sum()
         } else {
             let (a, b) = mp_edges(s2, q);
-            if b < peak || b > top || a > peak {
+            if b < peak || b > top_kept || a > peak {
                 return keep.len() as f64 * 1e6;
             }
             keep.iter()
@@ -298,47 +372,71 @@ fn fit_ww(x: &[f64], q: f64) -> (f64, f64) {
                 .sum()
         }
     };
-    let mut best = (s0, f64::INFINITY);
-    for k in 5..200 {
-        let s = s0 * k as f64 / 100.0;
+    // scipy.optimize.brute over numpy.arange(0.05 s₀, 2 s₀, 0.01 s₀), then fmin.
+    let (start, stop, st) = (0.05 * s0, 2.0 * s0, 0.01 * s0);
+    let count = ((stop - start) / st).ceil() as usize;
+    let mut best = (start, f64::INFINITY);
+    for k in 0..count {
+        let s = start + k as f64 * st;
         let v = objective(s);
         if v < best.1 {
             best = (s, v);
         }
     }
-    let (s, v) = golden_min(best.0 - 0.01 * s0, best.0 + 0.01 * s0, 40, objective);
-    let sigma = if v <= best.1 { s } else { best.0 };
+    let sigma = scipy_fmin_1d(best.0, objective);
     (sigma * sigma, 0.0)
 }
 
 /// Fit an MP bulk to eigenvalues `evals` (ascending, any units) of an N × M layer with
-/// aspect ratio `q` = N/M. `None` when there are fewer than 2 positive eigenvalues.
-pub fn fit_marchenko_pastur(evals: &[f64], q: f64, method: MpMethod) -> Option<MpFit> {
+/// aspect ratio `q` = N/M; `m_cols` is M, which sets the finite-size margin (for a pooled
+/// convolution ESD, `evals` holds rf·M values). `None` when there are fewer than 2 values or
+/// no positive mass.
+pub fn fit_marchenko_pastur(
+    evals: &[f64],
+    q: f64,
+    m_cols: usize,
+    method: MpMethod,
+) -> Option<MpFit> {
     let m = evals.len();
     let mean = evals.iter().sum::<f64>() / m as f64;
-    if m < 2 || !(mean > 0.0) || !mean.is_finite() {
+    if m < 2 || mean.is_nan() || mean <= 0.0 || !mean.is_finite() {
         return None;
     }
     let x: Vec<f64> = evals.iter().map(|v| v / mean).collect();
     let (sigma2, _) = match method {
-        MpMethod::BulkCdf => fit_bulk_cdf(&x, q),
+        MpMethod::BulkCdf => fit_bulk_cdf(&x, q, m_cols.max(1)),
         MpMethod::Ww => fit_ww(&x, q),
     };
     let cdf = MpCdf::new(q);
-    let margin = tracy_widom_margin(sigma2, q, m);
+    let margin = tracy_widom_margin(sigma2, q, m_cols.max(1));
     let (ks, _) = bulk_ks(&x, &cdf, sigma2, margin);
     let (a, b) = mp_edges(sigma2, q);
     let lmax = x[m - 1];
     let above = |t: f64| m - x.partition_point(|&v| v <= t);
-    let num_spikes = above(b + margin);
-    let num_bleeding_out = num_spikes - above(bleeding_edge(b, margin));
+    let (num_spikes, mp_softrank) = match method {
+        MpMethod::BulkCdf => (
+            above(b + margin),
+            if ks <= MP_FIT_MAX_KS {
+                (b / lmax).min(1.0)
+            } else {
+                0.0
+            },
+        ),
+        // weightwatcher counts spikes beyond λ⁺ + √(Q^(−1/2)(λ⁺)^(2/3)M^(−2/3)) — the square
+        // root of the paper's margin, a much wider one — and never zeroes the soft rank.
+        MpMethod::Ww => {
+            let tw = q.powf(-0.5) * b.powf(2.0 / 3.0) * (m_cols.max(1) as f64).powf(-2.0 / 3.0);
+            (above(b + tw.sqrt()), b / lmax)
+        }
+    };
+    let num_bleeding_out = num_spikes.saturating_sub(above(bleeding_edge(b, margin)));
     Some(MpFit {
         sigma_mp: sigma2.sqrt(),
         bulk_min: a * mean,
         bulk_max: b * mean,
         num_spikes,
         num_bleeding_out,
-        mp_softrank: if ks <= MP_FIT_MAX_KS { (b / lmax).min(1.0) } else { 0.0 },
+        mp_softrank,
         bulk_ks: ks,
         tw_margin: margin * mean,
         scale: mean,

@@ -43,9 +43,52 @@ pub const CSV_COLUMNS: &[&str] = &[
     "stable_rank",
     "matrix_rank",
     "entropy",
+    "zero_mass",
     "dtype",
     "message",
 ];
+
+/// Columns of `--mp-fit` (weightwatcher's names, plus weightscope's).
+pub const MP_COLUMNS: &[&str] = &[
+    "num_spikes",
+    "sigma_mp",
+    "mp_softrank",
+    "W_scale",
+    "bulk_max",
+    "bulk_min",
+    "num_bleeding_out",
+    "bulk_ks",
+    "tw_margin",
+];
+/// Columns of `--randomize`.
+pub const RANDOMIZATION_COLUMNS: &[&str] = &[
+    "max_rand_eval",
+    "rand_distance",
+    "rand_esd_distance",
+    "ww_softrank",
+    "ww_maxdist",
+    "rand_num_spikes",
+    "rand_sigma_mp",
+    "rand_mp_softrank",
+    "rand_bulk_max",
+];
+/// Columns of `--vectors`.
+pub const VECTOR_COLUMNS: &[&str] = &[
+    "bulk_mean_vec_entropy",
+    "bulk_var_vec_entropy",
+    "bulk_mean_loc_ratio",
+    "bulk_var_loc_ratio",
+    "bulk_mean_part_ratio",
+    "bulk_var_part_ratio",
+    "tail_mean_vec_entropy",
+    "tail_var_vec_entropy",
+    "tail_mean_loc_ratio",
+    "tail_var_loc_ratio",
+    "tail_mean_part_ratio",
+    "tail_var_part_ratio",
+];
+/// Columns of `--phase`.
+pub const PHASE_COLUMNS: &[&str] = &["phase", "phase_reason"];
 
 /// Shortest round-trip decimal (deterministic); empty for missing, `inf`/`-inf`/`NaN` kept.
 fn num(v: Option<f64>) -> String {
@@ -89,18 +132,113 @@ fn csv_row(r: &LayerResult) -> Vec<String> {
         num(r.stable_rank),
         int(r.matrix_rank),
         num(r.entropy),
+        num(r.zero_mass),
         r.dtype.clone(),
         r.message.clone(),
     ]
 }
 
+fn mp_row(r: &LayerResult) -> Vec<String> {
+    match &r.mp {
+        None => vec![String::new(); MP_COLUMNS.len()],
+        Some(m) => vec![
+            m.num_spikes.to_string(),
+            m.sigma_mp.to_string(),
+            m.mp_softrank.to_string(),
+            (1.0 / m.scale.sqrt()).to_string(),
+            m.bulk_max.to_string(),
+            m.bulk_min.to_string(),
+            m.num_bleeding_out.to_string(),
+            m.bulk_ks.to_string(),
+            m.tw_margin.to_string(),
+        ],
+    }
+}
+
+fn randomization_row(r: &LayerResult) -> Vec<String> {
+    match &r.randomization {
+        None => vec![String::new(); RANDOMIZATION_COLUMNS.len()],
+        Some(x) => vec![
+            x.max_rand_eval.to_string(),
+            x.rand_distance.to_string(),
+            x.rand_esd_distance.to_string(),
+            x.ww_softrank.to_string(),
+            x.ww_maxdist.to_string(),
+            x.rand_num_spikes.to_string(),
+            x.rand_sigma_mp.to_string(),
+            x.rand_mp_softrank.to_string(),
+            x.rand_bulk_max.to_string(),
+        ],
+    }
+}
+
+fn vector_row(r: &LayerResult) -> Vec<String> {
+    match &r.vectors {
+        None => vec![String::new(); VECTOR_COLUMNS.len()],
+        Some(v) => [
+            v.bulk_mean_vec_entropy,
+            v.bulk_var_vec_entropy,
+            v.bulk_mean_loc_ratio,
+            v.bulk_var_loc_ratio,
+            v.bulk_mean_part_ratio,
+            v.bulk_var_part_ratio,
+            v.tail_mean_vec_entropy,
+            v.tail_var_vec_entropy,
+            v.tail_mean_loc_ratio,
+            v.tail_var_loc_ratio,
+            v.tail_mean_part_ratio,
+            v.tail_var_part_ratio,
+        ]
+        .iter()
+        .map(|x| x.to_string())
+        .collect(),
+    }
+}
+
+fn phase_row(r: &LayerResult) -> Vec<String> {
+    match &r.phase {
+        None => vec![String::new(); PHASE_COLUMNS.len()],
+        Some(p) => vec![p.phase.as_str().to_string(), p.reason.clone()],
+    }
+}
+
+/// A group of optional columns: its names, how to fill a row, and whether a row has it.
+type Group = (
+    &'static [&'static str],
+    fn(&LayerResult) -> Vec<String>,
+    fn(&LayerResult) -> bool,
+);
+
+const GROUPS: [Group; 4] = [
+    (MP_COLUMNS, mp_row, |r| r.mp.is_some()),
+    (RANDOMIZATION_COLUMNS, randomization_row, |r| {
+        r.randomization.is_some()
+    }),
+    (VECTOR_COLUMNS, vector_row, |r| r.vectors.is_some()),
+    (PHASE_COLUMNS, phase_row, |r| r.phase.is_some()),
+];
+
 /// The details table as CSV bytes.
 pub fn to_csv(report: &Report) -> Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let err = |e: csv::Error| Error::Usage(format!("CSV: {e}"));
-    w.write_record(CSV_COLUMNS).map_err(err)?;
+    // Optional groups appear when any row has them, so the file's columns depend only on
+    // the options, not on the thread schedule.
+    let present: Vec<&Group> = GROUPS
+        .iter()
+        .filter(|g| report.layers.iter().any(|r| (g.2)(r)))
+        .collect();
+    let mut header: Vec<&str> = CSV_COLUMNS.to_vec();
+    for g in &present {
+        header.extend_from_slice(g.0);
+    }
+    w.write_record(&header).map_err(err)?;
     for r in &report.layers {
-        w.write_record(csv_row(r)).map_err(err)?;
+        let mut row = csv_row(r);
+        for g in &present {
+            row.extend((g.1)(r));
+        }
+        w.write_record(&row).map_err(err)?;
     }
     w.into_inner()
         .map_err(|e| Error::Usage(format!("CSV: {e}")))

@@ -46,7 +46,9 @@ fn render(header: &[&str], rows: &[Vec<String>]) -> String {
 
 /// The per-layer table of `analyze`.
 pub fn layer_table(report: &Report) -> String {
-    let header = [
+    let has_mp = report.layers.iter().any(|r| r.mp.is_some());
+    let has_phase = report.layers.iter().any(|r| r.phase.is_some());
+    let mut header = vec![
         "layer",
         "id",
         "type",
@@ -60,8 +62,14 @@ pub fn layer_table(report: &Report) -> String {
         "λmax",
         "stable_rk",
         "entropy",
-        "status",
     ];
+    if has_mp {
+        header.extend(["mp_soft", "mp_spikes"]);
+    }
+    if has_phase {
+        header.push("phase");
+    }
+    header.push("status");
     let rows: Vec<Vec<String>> = report
         .layers
         .iter()
@@ -76,7 +84,7 @@ pub fn layer_table(report: &Report) -> String {
                 Status::Failed => "fit failed".to_string(),
                 Status::Error => format!("error: {}", r.message),
             };
-            vec![
+            let mut row = vec![
                 name,
                 r.layer_id.to_string(),
                 r.layer_type.clone(),
@@ -90,8 +98,20 @@ pub fn layer_table(report: &Report) -> String {
                 f(r.lambda_max, 3),
                 f(r.stable_rank, 2),
                 f(r.entropy, 3),
-                status,
-            ]
+            ];
+            if has_mp {
+                row.push(f(r.mp.map(|m| m.mp_softrank), 3));
+                row.push(r.mp.map_or("-".into(), |m| m.num_spikes.to_string()));
+            }
+            if has_phase {
+                row.push(
+                    r.phase
+                        .as_ref()
+                        .map_or("-".into(), |p| p.phase.as_str().to_string()),
+                );
+            }
+            row.push(status);
+            row
         })
         .collect();
     render(&header, &rows)
@@ -117,9 +137,17 @@ pub fn summary_text(report: &Report) -> String {
         ("log_spectral_norm", s.log_spectral_norm),
         ("stable_rank", s.stable_rank),
         ("entropy", s.entropy),
+        ("mp_softrank", s.mp_softrank),
     ];
     for (k, v) in items {
+        if k == "mp_softrank" && v.is_none() {
+            continue;
+        }
         out.push_str(&format!("  {k:<20} {}\n", f(v, 4)));
+    }
+    if !s.phases.is_empty() {
+        let parts: Vec<String> = s.phases.iter().map(|(p, n)| format!("{n} {p}")).collect();
+        out.push_str(&format!("  phases: {}\n", parts.join(", ")));
     }
     let over = report
         .layers
