@@ -39,6 +39,28 @@ enum Command {
     Analyze(AnalyzeArgs),
     /// List the layers, their shapes and kinds, and what will be skipped and why. No maths.
     Describe(DescribeArgs),
+    /// Write a generated weight matrix typical of one of the paper's 5+1 phases (Table 7),
+    /// W = W_rand + Δ: random-like, bleeding-out, bulk-spikes, bulk-decay, heavy-tailed,
+    /// rank-collapse.
+    ///
+    /// Example: weightscope synth --phase bulk-spikes --shape 1000x500 --seed 1 -o w.safetensors
+    Synth(SynthArgs),
+}
+
+#[derive(Args)]
+struct SynthArgs {
+    /// The phase to generate (e.g. random-like, bleeding-out, bulk-spikes, bulk-decay,
+    /// heavy-tailed, rank-collapse).
+    #[arg(long)]
+    phase: String,
+    /// N×M, e.g. 1000x500.
+    #[arg(long, default_value = "1000x500")]
+    shape: String,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output .safetensors file (one tensor, `<phase>.weight`, float32).
+    #[arg(short, long)]
+    output: PathBuf,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -200,6 +222,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Analyze(a) => run_analyze(a),
         Command::Describe(d) => run_describe(d),
+        Command::Synth(s) => run_synth(s),
     };
     match result {
         Ok(code) => code,
@@ -208,6 +231,37 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn run_synth(args: SynthArgs) -> Result<ExitCode> {
+    use weightscope::synth::{synth_matrix, Phase};
+    let phase = Phase::parse(&args.phase).with_context(|| {
+        format!(
+            "unknown phase '{}'; one of: {}",
+            args.phase,
+            Phase::ALL.map(|p| p.as_str()).join(", ")
+        )
+    })?;
+    let (n, m) = args
+        .shape
+        .split_once(['x', 'X', '×'])
+        .and_then(|(a, b)| Some((a.trim().parse::<usize>().ok()?, b.trim().parse::<usize>().ok()?)))
+        .filter(|&(a, b)| a > 0 && b > 0)
+        .with_context(|| format!("--shape must be NxM with positive N and M, got '{}'", args.shape))?;
+    let w = synth_matrix(phase, n, m, args.seed);
+    // Row-major N×M as given (synth orients N ≥ M; keep the user's orientation).
+    let (rows, cols) = (n, m);
+    let data: Vec<f32> = (0..rows)
+        .flat_map(|i| {
+            let w = &w;
+            (0..cols).map(move |j| if n >= m { w[(i, j)] } else { w[(j, i)] } as f32)
+        })
+        .collect();
+    let name = format!("{}.weight", phase.as_str().to_ascii_lowercase().replace('+', "_"));
+    let bytes = formats::safetensors::to_safetensors_bytes(&[(name.clone(), vec![rows, cols], data)])?;
+    report::write_atomic(&args.output, &bytes)?;
+    eprintln!("wrote {} ({name}, {rows}×{cols}, {phase}, seed {})", args.output.display(), args.seed);
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_describe(args: DescribeArgs) -> Result<ExitCode> {

@@ -168,3 +168,23 @@ impl TensorSource for SafetensorsFile {
             .ok_or_else(|| Error::tensor(&self.path, &info.name, "cannot decode"))
     }
 }
+
+/// Serialise f32 tensors (name, shape, row-major data) to safetensors bytes, in the given
+/// order. Used by `weightscope synth` and the benchmarks.
+pub fn to_safetensors_bytes(tensors: &[(String, Vec<usize>, Vec<f32>)]) -> Result<Vec<u8>> {
+    let bytes: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|(_, _, d)| d.iter().flat_map(|x| x.to_le_bytes()).collect())
+        .collect();
+    let views = tensors
+        .iter()
+        .zip(&bytes)
+        .map(|((name, shape, _), b)| {
+            safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), b)
+                .map(|v| (name.clone(), v))
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::Usage(format!("cannot build safetensors: {e}")))?;
+    safetensors::tensor::serialize(views, None)
+        .map_err(|e| Error::Usage(format!("cannot serialise safetensors: {e}")))
+}
