@@ -245,9 +245,19 @@ fn run_synth(args: SynthArgs) -> Result<ExitCode> {
     let (n, m) = args
         .shape
         .split_once(['x', 'X', '×'])
-        .and_then(|(a, b)| Some((a.trim().parse::<usize>().ok()?, b.trim().parse::<usize>().ok()?)))
+        .and_then(|(a, b)| {
+            Some((
+                a.trim().parse::<usize>().ok()?,
+                b.trim().parse::<usize>().ok()?,
+            ))
+        })
         .filter(|&(a, b)| a > 0 && b > 0)
-        .with_context(|| format!("--shape must be NxM with positive N and M, got '{}'", args.shape))?;
+        .with_context(|| {
+            format!(
+                "--shape must be NxM with positive N and M, got '{}'",
+                args.shape
+            )
+        })?;
     let w = synth_matrix(phase, n, m, args.seed);
     // Row-major N×M as given (synth orients N ≥ M; keep the user's orientation).
     let (rows, cols) = (n, m);
@@ -257,10 +267,18 @@ fn run_synth(args: SynthArgs) -> Result<ExitCode> {
             (0..cols).map(move |j| if n >= m { w[(i, j)] } else { w[(j, i)] } as f32)
         })
         .collect();
-    let name = format!("{}.weight", phase.as_str().to_ascii_lowercase().replace('+', "_"));
-    let bytes = formats::safetensors::to_safetensors_bytes(&[(name.clone(), vec![rows, cols], data)])?;
+    let name = format!(
+        "{}.weight",
+        phase.as_str().to_ascii_lowercase().replace('+', "_")
+    );
+    let bytes =
+        formats::safetensors::to_safetensors_bytes(&[(name.clone(), vec![rows, cols], data)])?;
     report::write_atomic(&args.output, &bytes)?;
-    eprintln!("wrote {} ({name}, {rows}×{cols}, {phase}, seed {})", args.output.display(), args.seed);
+    eprintln!(
+        "wrote {} ({name}, {rows}×{cols}, {phase}, seed {})",
+        args.output.display(),
+        args.seed
+    );
     Ok(ExitCode::SUCCESS)
 }
 

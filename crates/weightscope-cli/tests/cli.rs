@@ -246,15 +246,25 @@ fn layer_filter_by_id_substring_and_regex() {
 #[test]
 fn synth_writes_a_matrix_whose_phase_analyze_recovers() {
     let d = tmpdir("synth");
-    for (phase, want) in [("bulk-spikes", "Bulk+Spikes"), ("rank-collapse", "Rank-collapse"), ("random-like", "Random-like")] {
+    for (phase, want) in [
+        ("bulk-spikes", "Bulk+Spikes"),
+        ("rank-collapse", "Rank-collapse"),
+        ("random-like", "Random-like"),
+    ] {
         let f = d.join(format!("{phase}.safetensors"));
-        let out = run(bin().args(["synth", "--phase", phase, "--shape", "400x200", "--seed", "5", "-o"]).arg(&f));
+        let out = run(bin()
+            .args([
+                "synth", "--phase", phase, "--shape", "400x200", "--seed", "5", "-o",
+            ])
+            .arg(&f));
         assert_eq!(out.status.code(), Some(0));
         let out = run(bin().arg("analyze").arg(&f).args(["--phase", "-q"]));
         let s = String::from_utf8_lossy(&out.stdout);
         assert!(s.contains(&format!("1 {want}")), "{phase}: {s}");
     }
-    let out = run(bin().args(["synth", "--phase", "nonsense", "-o"]).arg(d.join("x.safetensors")));
+    let out = run(bin()
+        .args(["synth", "--phase", "nonsense", "-o"])
+        .arg(d.join("x.safetensors")));
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown phase"));
 }
@@ -263,11 +273,28 @@ fn synth_writes_a_matrix_whose_phase_analyze_recovers() {
 fn all_diagnosis_flags_add_their_columns_and_stay_deterministic() {
     let d = tmpdir("all");
     let (a, b) = (d.join("a.csv"), d.join("b.csv"));
-    run(bin().arg("analyze").arg(example()).args(["--all", "-q", "--threads", "1", "--csv"]).arg(&a));
-    run(bin().arg("analyze").arg(example()).args(["--all", "-q", "--threads", "2", "--csv"]).arg(&b));
+    run(bin()
+        .arg("analyze")
+        .arg(example())
+        .args(["--all", "-q", "--threads", "1", "--csv"])
+        .arg(&a));
+    run(bin()
+        .arg("analyze")
+        .arg(example())
+        .args(["--all", "-q", "--threads", "2", "--csv"])
+        .arg(&b));
     let text = std::fs::read_to_string(&a).unwrap();
-    for col in ["sigma_mp", "mp_softrank", "rand_distance", "tail_mean_vec_entropy", "phase"] {
-        assert!(text.lines().next().unwrap().split(',').any(|c| c == col), "{col}");
+    for col in [
+        "sigma_mp",
+        "mp_softrank",
+        "rand_distance",
+        "tail_mean_vec_entropy",
+        "phase",
+    ] {
+        assert!(
+            text.lines().next().unwrap().split(',').any(|c| c == col),
+            "{col}"
+        );
     }
     assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
 }

@@ -46,6 +46,9 @@ pub struct Options {
     pub vectors: bool,
     /// The 5+1 phase (implies an MP fit).
     pub phase: bool,
+    /// Keep each layer's eigenvalues in the result (`LayerResult::esd`), for plots.
+    #[serde(skip)]
+    pub keep_esd: bool,
     /// Only layers matching this filter (not part of the numbers, so not serialised).
     #[serde(skip)]
     pub filter: Option<LayerFilter>,
@@ -70,6 +73,7 @@ impl Default for Options {
             seed: 0,
             vectors: false,
             phase: false,
+            keep_esd: false,
             filter: None,
             threads: None,
         }
@@ -200,6 +204,12 @@ pub struct LayerResult {
     /// `--phase`: the 5+1 phase and the evidence used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<PhaseResult>,
+    /// The ESD itself (ascending), kept with `Options::keep_esd` for plots; not serialised.
+    #[serde(skip)]
+    pub esd: Option<Vec<f64>>,
+    /// The first shuffled ESD (with `--randomize` and `keep_esd`); not serialised.
+    #[serde(skip)]
+    pub rand_esd: Option<Vec<f64>>,
 }
 
 /// The phase of a layer, why, and the evidence.
@@ -253,6 +263,8 @@ impl LayerResult {
             randomization: None,
             vectors: None,
             phase: None,
+            esd: None,
+            rand_esd: None,
         }
     }
 
@@ -432,10 +444,16 @@ pub fn analyze_layer(plan: &LayerPlan, data: &[f64], opts: &Options) -> LayerRes
             }
             r.randomization =
                 randomization::randomization_columns(&evals, &shuffled, q, plan.m, opts.mp_method);
+            if opts.keep_esd {
+                r.rand_esd = shuffled.into_iter().next();
+            }
         }
     }
     if opts.vectors {
         r.vectors = eigenvectors::vector_columns(&mats, r.num_pl_spikes.unwrap_or(0));
+    }
+    if opts.keep_esd {
+        r.esd = Some(evals);
     }
     r
 }
