@@ -45,6 +45,63 @@ enum Command {
     ///
     /// Example: weightscope synth --phase bulk-spikes --shape 1000x500 --seed 1 -o w.safetensors
     Synth(SynthArgs),
+    /// Follow a series of checkpoints (ordered by the step number in their names, else as
+    /// given): one CSV row per (checkpoint, layer), layers matched by name. With --ensemble,
+    /// pool each layer's ESD over the files (runs) instead (paper §6.1).
+    ///
+    /// Example: weightscope track ckpts/epoch_*.safetensors -o track.csv --phase
+    Track(TrackArgs),
+    /// Compare a fine-tuned model with its base: per layer Δα, Δα̂, Δλmax, the distance
+    /// between the two ESDs, and the spectrum of ΔW = W_tuned − W_base.
+    ///
+    /// Example: weightscope compare base.safetensors tuned.safetensors -o compare.csv
+    Compare(CompareArgs),
+    /// Several models side by side by their summary metrics; with --accuracy (a CSV of
+    /// model,accuracy) also the Pearson and Spearman correlation of each metric with accuracy.
+    ///
+    /// Example: weightscope rank a.safetensors b.safetensors --accuracy acc.csv -o rank.csv
+    Rank(RankArgs),
+}
+
+#[derive(Args)]
+struct TrackArgs {
+    /// Checkpoint files or folders (a shell glob expands to many).
+    #[arg(required = true)]
+    checkpoints: Vec<PathBuf>,
+    /// Output CSV.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// Pool each layer's ESD over the files (an ensemble of runs) and fit the pooled ESD.
+    #[arg(long)]
+    ensemble: bool,
+    /// Also fit MP bulks and classify phases (adds mp_softrank, num_spikes, phase).
+    #[arg(long)]
+    phase: bool,
+    #[arg(long)]
+    layers: Option<String>,
+}
+
+#[derive(Args)]
+struct CompareArgs {
+    base: PathBuf,
+    tuned: PathBuf,
+    /// Output CSV.
+    #[arg(short, long)]
+    output: PathBuf,
+    #[arg(long)]
+    layers: Option<String>,
+}
+
+#[derive(Args)]
+struct RankArgs {
+    #[arg(required = true)]
+    models: Vec<PathBuf>,
+    /// CSV with columns model,accuracy (model = the path as given on the command line).
+    #[arg(long)]
+    accuracy: Option<PathBuf>,
+    /// Output CSV of models × metrics (correlations go to <output>.corr.csv).
+    #[arg(short, long)]
+    output: PathBuf,
 }
 
 #[derive(Args)]
@@ -223,6 +280,9 @@ fn main() -> ExitCode {
         Command::Analyze(a) => run_analyze(a),
         Command::Describe(d) => run_describe(d),
         Command::Synth(s) => run_synth(s),
+        Command::Track(t) => run_track(t),
+        Command::Compare(c) => run_compare(c),
+        Command::Rank(r) => run_rank(r),
     };
     match result {
         Ok(code) => code,
@@ -231,6 +291,112 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn filtered(layers: &Option<String>) -> Result<Options> {
+    Ok(Options {
+        filter: layers.as_deref().map(LayerFilter::parse).transpose()?,
+        ..Options::default()
+    })
+}
+
+fn run_track(args: TrackArgs) -> Result<ExitCode> {
+    let mut opts = filtered(&args.layers)?;
+    opts.phase = args.phase;
+    opts.mp_fit = args.phase;
+    if args.ensemble {
+        let rows = weightscope::compare::ensemble(&args.checkpoints, &opts)?;
+        report::write_atomic(&args.output, &report::ensemble_csv(&rows)?)?;
+        eprintln!(
+            "{} layers pooled over {} runs → {}",
+            rows.len(),
+            args.checkpoints.len(),
+            args.output.display()
+        );
+    } else {
+        let series = weightscope::compare::track(args.checkpoints.clone(), &opts)?;
+        for (p, step, r) in &series {
+            println!(
+                "{:<40} step {:>8}  mean α {}  α̂ {}",
+                p.display(),
+                step.map_or("-".into(), |s| s.to_string()),
+                r.summary.alpha.map_or("-".into(), |a| format!("{a:.3}")),
+                r.summary
+                    .alpha_weighted
+                    .map_or("-".into(), |a| format!("{a:.3}"))
+            );
+        }
+        report::write_atomic(&args.output, &report::track_csv(&series)?)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_compare(args: CompareArgs) -> Result<ExitCode> {
+    let opts = filtered(&args.layers)?;
+    let rows = weightscope::compare::compare(&args.base, &args.tuned, &opts)?;
+    for r in &rows {
+        println!(
+            "{:<50} Δα {:>8}  ESD distance {:.4}  α(ΔW) {}",
+            r.longname,
+            r.d_alpha().map_or("-".into(), |d| format!("{d:+.3}")),
+            r.esd_distance,
+            r.delta.alpha.map_or("-".into(), |a| format!("{a:.3}"))
+        );
+    }
+    report::write_atomic(&args.output, &report::compare_csv(&rows)?)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_rank(args: RankArgs) -> Result<ExitCode> {
+    let opts = Options::default();
+    let reports = args
+        .models
+        .iter()
+        .map(|m| weightscope::analyze(m, &opts))
+        .collect::<Result<Vec<_>, _>>()?;
+    let accuracy = match &args.accuracy {
+        None => None,
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read {}", p.display()))?;
+            let mut map = HashMap::new();
+            for (i, line) in text.lines().enumerate() {
+                let Some((m, a)) = line.rsplit_once(',') else {
+                    continue;
+                };
+                match a.trim().parse::<f64>() {
+                    Ok(v) => {
+                        map.insert(m.trim().to_string(), v);
+                    }
+                    Err(_) if i == 0 => {} // header
+                    Err(_) => {
+                        anyhow::bail!("{}: line {}: '{a}' is not a number", p.display(), i + 1)
+                    }
+                }
+            }
+            let acc = args
+                .models
+                .iter()
+                .map(|m| {
+                    map.get(&m.display().to_string()).copied().with_context(|| {
+                        format!("{}: no accuracy for {}", p.display(), m.display())
+                    })
+                })
+                .collect::<Result<Vec<f64>>>()?;
+            Some(acc)
+        }
+    };
+    let (models, corr) = report::rank_csv(&reports, accuracy.as_deref())?;
+    print!("{}", String::from_utf8_lossy(&models));
+    report::write_atomic(&args.output, &models)?;
+    if accuracy.is_some() {
+        let mut name = args.output.file_name().unwrap_or_default().to_os_string();
+        name.push(".corr.csv");
+        let cpath = args.output.with_file_name(name);
+        print!("{}", String::from_utf8_lossy(&corr));
+        report::write_atomic(&cpath, &corr)?;
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_synth(args: SynthArgs) -> Result<ExitCode> {

@@ -13,6 +13,7 @@
 //! ```
 
 pub mod analyze;
+pub mod compare;
 pub mod diagnose;
 pub mod fit;
 pub use weightscope_formats as formats;

@@ -1,6 +1,9 @@
 //! Output: the per-layer table for a terminal, CSV and JSON files (written atomically).
 
+mod series;
 mod table;
+
+pub use series::{compare_csv, ensemble_csv, rank_csv, track_csv};
 
 pub use table::{describe_table, layer_table, summary_text};
 
