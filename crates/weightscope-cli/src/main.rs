@@ -130,7 +130,7 @@ enum PlMethodArg {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum SolverArg {
-    /// Gram matrix + symmetric eigenvalues; SVD when the spectrum spans > 1e6.
+    /// Gram matrix + symmetric eigenvalues; SVD when the spectrum spans > 1e9.
     Auto,
     /// Always Gram + symmetric eigenvalues (fastest; small λ only to ~1e-16·λmax).
     Gram,

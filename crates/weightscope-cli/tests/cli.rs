@@ -313,28 +313,64 @@ fn track_compare_and_rank_on_a_small_series() {
         std::fs::write(dir.join("fc.npy"), npy(&[80, 40], &w)).unwrap();
     }
     // Given out of order: epoch_10 must come last.
-    let out = run(bin().arg("track").arg(d.join("epoch_10")).arg(d.join("epoch_1")).arg(d.join("epoch_2"))
-        .arg("-o").arg(d.join("track.csv")).arg("--phase"));
+    let out = run(bin()
+        .arg("track")
+        .arg(d.join("epoch_10"))
+        .arg(d.join("epoch_1"))
+        .arg(d.join("epoch_2"))
+        .arg("-o")
+        .arg(d.join("track.csv"))
+        .arg("--phase"));
     assert_eq!(out.status.code(), Some(0));
     let t = std::fs::read_to_string(d.join("track.csv")).unwrap();
-    let steps: Vec<&str> = t.lines().skip(1).map(|l| l.split(',').nth(1).unwrap()).collect();
+    let steps: Vec<&str> = t
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap())
+        .collect();
     assert_eq!(steps, ["1", "2", "10"]);
     assert!(t.lines().next().unwrap().contains("mp_softrank"));
 
-    let out = run(bin().arg("compare").arg(d.join("epoch_1")).arg(d.join("epoch_10")).arg("-o").arg(d.join("cmp.csv")));
+    let out = run(bin()
+        .arg("compare")
+        .arg(d.join("epoch_1"))
+        .arg(d.join("epoch_10"))
+        .arg("-o")
+        .arg(d.join("cmp.csv")));
     assert_eq!(out.status.code(), Some(0));
     let c = std::fs::read_to_string(d.join("cmp.csv")).unwrap();
     assert_eq!(c.lines().count(), 2, "{c}");
     // ΔW is exactly rank one: its spectrum has one non-zero eigenvalue, so stable rank 1.
     let row: Vec<&str> = c.lines().nth(1).unwrap().split(',').collect();
     let header: Vec<&str> = c.lines().next().unwrap().split(',').collect();
-    let sr: f64 = row[header.iter().position(|h| *h == "delta_stable_rank").unwrap()].parse().unwrap();
+    let sr: f64 = row[header
+        .iter()
+        .position(|h| *h == "delta_stable_rank")
+        .unwrap()]
+    .parse()
+    .unwrap();
     assert!((sr - 1.0).abs() < 1e-9, "{sr}");
 
     let acc = d.join("acc.csv");
-    let names: Vec<String> = [1, 2, 10].iter().map(|s| d.join(format!("epoch_{s}")).display().to_string()).collect();
-    std::fs::write(&acc, format!("model,accuracy\n{},0.5\n{},0.6\n{},0.9\n", names[0], names[1], names[2])).unwrap();
-    let out = run(bin().arg("rank").args(&names).arg("--accuracy").arg(&acc).arg("-o").arg(d.join("rank.csv")));
+    let names: Vec<String> = [1, 2, 10]
+        .iter()
+        .map(|s| d.join(format!("epoch_{s}")).display().to_string())
+        .collect();
+    std::fs::write(
+        &acc,
+        format!(
+            "model,accuracy\n{},0.5\n{},0.6\n{},0.9\n",
+            names[0], names[1], names[2]
+        ),
+    )
+    .unwrap();
+    let out = run(bin()
+        .arg("rank")
+        .args(&names)
+        .arg("--accuracy")
+        .arg(&acc)
+        .arg("-o")
+        .arg(d.join("rank.csv")));
     assert_eq!(out.status.code(), Some(0));
     let corr = std::fs::read_to_string(d.join("rank.csv.corr.csv")).unwrap();
     assert!(corr.starts_with("metric,models,pearson,spearman"));
