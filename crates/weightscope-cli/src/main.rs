@@ -256,6 +256,10 @@ struct AnalyzeArgs {
     /// Worker threads (default: all cores). Output is identical for any value.
     #[arg(long)]
     threads: Option<usize>,
+    /// Cap the estimated memory of the layers analysed at once (e.g. 2G, 512M): layers wait
+    /// for room; a layer larger than the cap runs alone. Output is identical for any value.
+    #[arg(long, value_parser = parse_size)]
+    max_memory: Option<usize>,
     /// Continue a run that was interrupted: reuse the layers saved in
     /// `<--json or --csv file>.partial.jsonl` (kept while a run with an output file goes on).
     #[arg(long)]
@@ -272,6 +276,34 @@ struct DescribeArgs {
     /// Write the layer plan as JSON.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+}
+
+/// "2G", "512M", "100k" or plain bytes.
+fn parse_size(s: &str) -> std::result::Result<usize, String> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((i, _)) => {
+            let unit = t[i..].to_ascii_lowercase();
+            let mult: usize = match unit.trim_end_matches(['b', 'i']) {
+                "" => 1,
+                "k" => 1 << 10,
+                "m" => 1 << 20,
+                "g" => 1 << 30,
+                "t" => 1 << 40,
+                _ => return Err(format!("unknown size unit in '{s}' (use K, M, G or T)")),
+            };
+            (&t[..i], mult)
+        }
+        None => (t, 1),
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a size"))?;
+    if v.is_nan() || v <= 0.0 {
+        return Err(format!("'{s}' must be positive"));
+    }
+    Ok((v * mult as f64) as usize)
 }
 
 fn main() -> ExitCode {
@@ -518,6 +550,7 @@ fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode> {
         PrecisionArg::F32 => Precision::F32,
     };
     opts.threads = args.threads;
+    opts.max_memory = args.max_memory;
     opts.mp_fit = args.mp_fit || args.all;
     opts.mp_method = match args.mp_method {
         MpMethodArg::BulkCdf => MpMethod::BulkCdf,

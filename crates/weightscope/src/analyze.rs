@@ -55,6 +55,11 @@ pub struct Options {
     /// Worker threads (default: all cores). Never changes the output.
     #[serde(skip)]
     pub threads: Option<usize>,
+    /// Cap on the estimated working memory of the layers in flight, in bytes: layers wait
+    /// for room before being read (a layer larger than the cap runs alone). Never changes
+    /// the output.
+    #[serde(skip)]
+    pub max_memory: Option<usize>,
 }
 
 impl Default for Options {
@@ -76,6 +81,7 @@ impl Default for Options {
             keep_esd: false,
             filter: None,
             threads: None,
+            max_memory: None,
         }
     }
 }
@@ -544,6 +550,38 @@ pub struct Hooks<'a> {
     pub on_layer: Option<&'a (dyn Fn(&LayerResult, f64) + Sync)>,
 }
 
+/// Estimated peak working memory of analysing a layer, in bytes: its data as f64, the
+/// oriented matrices, the M × M Gram matrix and the solver's workspace.
+pub fn layer_memory(plan: &LayerPlan) -> usize {
+    let numel: usize = plan.shape.iter().product();
+    let m = plan.m;
+    8 * (2 * numel + 2 * m * m) + (8 * numel) / 2
+}
+
+/// Admits layers while their estimated memory fits under a cap.
+struct MemoryGate {
+    limit: usize,
+    used: std::sync::Mutex<usize>,
+    freed: std::sync::Condvar,
+}
+
+impl MemoryGate {
+    fn acquire(&self, want: usize) -> usize {
+        let want = want.min(self.limit);
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        while *used > 0 && *used + want > self.limit {
+            used = self.freed.wait(used).unwrap_or_else(|e| e.into_inner());
+        }
+        *used += want;
+        want
+    }
+    fn release(&self, n: usize) {
+        let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        *used -= n;
+        self.freed.notify_all();
+    }
+}
+
 /// Analyse a checkpoint file or model folder.
 pub fn analyze(path: &Path, opts: &Options) -> Result<Report> {
     let src = formats::open(path)?;
@@ -565,10 +603,16 @@ pub fn analyze_source(
     let plans = plan(src, opts);
     let (todo, skipped): (Vec<&LayerPlan>, Vec<&LayerPlan>) =
         plans.iter().partition(|p| p.skip.is_none());
+    let gate = opts.max_memory.map(|limit| MemoryGate {
+        limit,
+        used: std::sync::Mutex::new(0),
+        freed: std::sync::Condvar::new(),
+    });
     let run_one = |p: &LayerPlan| -> LayerResult {
         if let Some(r) = hooks.done.get(&(p.layer_id, p.slice_id)) {
             return r.clone();
         }
+        let held = gate.as_ref().map_or(0, |g| g.acquire(layer_memory(p)));
         let r = match src.read_f64(p.layer_id) {
             Ok(data) => {
                 let mut r = analyze_layer(p, &data, opts);
@@ -580,6 +624,9 @@ pub fn analyze_source(
             }
             Err(e) => LayerResult::error(p, e.to_string()),
         };
+        if let Some(g) = &gate {
+            g.release(held);
+        }
         if let Some(cb) = hooks.on_layer {
             cb(&r, p.flops());
         }
