@@ -355,8 +355,9 @@ pub fn layer_esd(
     Ok((evals, rank_loss))
 }
 
-/// Analyse one layer from its tensor's row-major data. No I/O.
-pub fn analyze_layer(plan: &LayerPlan, data: &[f64], opts: &Options) -> LayerResult {
+/// Analyse one layer from its tensor's row-major data. No I/O. The data are dropped as soon
+/// as the layer's matrices are built, so the peak holds one copy of the weights.
+pub fn analyze_layer(plan: &LayerPlan, data: Vec<f64>, opts: &Options) -> LayerResult {
     let bad = data.iter().filter(|x| !x.is_finite()).count();
     if bad > 0 {
         let nan = data.iter().filter(|x| x.is_nan()).count();
@@ -368,7 +369,8 @@ pub fn analyze_layer(plan: &LayerPlan, data: &[f64], opts: &Options) -> LayerRes
     if data.iter().all(|&x| x == 0.0) {
         return LayerResult::error(plan, "all-zero matrix: no spectrum");
     }
-    let mats = layers::layer_matrices(plan, data, &opts.layers);
+    let mats = layers::layer_matrices(plan, &data, &opts.layers);
+    drop(data);
     let (mut evals, rank_loss) = match layer_esd(&mats, plan.n, opts.solver, opts.precision) {
         Ok(x) => x,
         Err(e) => return LayerResult::error(plan, e.to_string()),
@@ -615,7 +617,7 @@ pub fn analyze_source(
         let held = gate.as_ref().map_or(0, |g| g.acquire(layer_memory(p)));
         let r = match src.read_f64(p.layer_id) {
             Ok(data) => {
-                let mut r = analyze_layer(p, &data, opts);
+                let mut r = analyze_layer(p, data, opts);
                 if r.status == Status::Error {
                     let file = &src.tensors()[p.layer_id].file;
                     r.message = Error::tensor(file, &p.longname, r.message).to_string();

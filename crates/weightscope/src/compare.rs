@@ -183,7 +183,7 @@ pub fn compare(base: &Path, tuned: &Path, opts: &Options) -> Result<Vec<CompareR
         let wb = sb.read_f64(b.layer_id)?;
         let wt = st.read_f64(t.layer_id)?;
         let delta: Vec<f64> = wt.iter().zip(&wb).map(|(x, y)| x - y).collect();
-        let mut d = analyze_layer(plan, &delta, &o);
+        let mut d = analyze_layer(plan, delta, &o);
         d.esd = None;
         let dist = match (&b.esd, &t.esd) {
             (Some(x), Some(y)) => esd_distance(x, y),
