@@ -180,6 +180,13 @@ struct ModelArgs {
     /// others (masks, positional tables, class tokens) are skipped, as weightwatcher does.
     #[arg(long)]
     all_tensors: bool,
+    /// Also analyse each gate of LSTM/GRU weights (weight_ih_l*, weight_hh_l*) on its own.
+    #[arg(long)]
+    split_gates: bool,
+    /// Also analyse Q, K and V of fused attention projections (qkv_proj, c_attn,
+    /// query_key_value, Wqkv, in_proj_weight) on their own; head layout from config.json.
+    #[arg(long)]
+    split_fused: bool,
 }
 
 impl ModelArgs {
@@ -192,6 +199,9 @@ impl ModelArgs {
                 conv_maps: self.conv_maps,
                 conv_norm: !self.no_conv_norm,
                 all_tensors: self.all_tensors,
+                split_gates: self.split_gates,
+                split_fused: self.split_fused,
+                attention: None,
             },
             filter: self.layers.as_deref().map(LayerFilter::parse).transpose()?,
             ..Options::default()

@@ -518,9 +518,27 @@ pub struct Description {
     pub layers: Vec<LayerPlan>,
 }
 
-/// Plan the layers of an opened checkpoint, applying the filter.
+/// The attention layout in the `config.json` beside a checkpoint (in its folder, or next to
+/// the file), if any.
+pub fn model_config(path: &Path) -> Option<layers::AttentionConfig> {
+    let dir = if path.is_dir() { path } else { path.parent()? };
+    let text = std::fs::read_to_string(dir.join("config.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    // Multimodal configs nest the language model's.
+    layers::AttentionConfig::from_json(&v).or_else(|| {
+        v.get("text_config")
+            .and_then(layers::AttentionConfig::from_json)
+    })
+}
+
+/// Plan the layers of an opened checkpoint, applying the filter. The head layout comes from
+/// `opts.layers.attention`, or else the `config.json` beside the checkpoint's first file.
 pub fn plan(src: &dyn TensorSource, opts: &Options) -> Vec<LayerPlan> {
-    let mut plans = layers::plan_layers(src.tensors(), &opts.layers);
+    let mut lo = opts.layers.clone();
+    if lo.attention.is_none() {
+        lo.attention = src.files().first().and_then(|f| model_config(f));
+    }
+    let mut plans = layers::plan_layers(src.tensors(), &lo);
     if let Some(f) = &opts.filter {
         plans.retain(|p| f.matches(p));
     }

@@ -22,6 +22,11 @@ pub enum LayerKind {
     Conv1d,
     Conv2d,
     Embedding,
+    /// LSTM/GRU/RNN input or hidden weights (gates stacked along the rows).
+    Recurrent,
+    /// A fused attention projection holding Q, K and V.
+    #[serde(rename = "attention_qkv")]
+    AttentionQkv,
 }
 
 impl LayerKind {
@@ -31,6 +36,8 @@ impl LayerKind {
             LayerKind::Conv1d => "conv1d",
             LayerKind::Conv2d => "conv2d",
             LayerKind::Embedding => "embedding",
+            LayerKind::Recurrent => "recurrent",
+            LayerKind::AttentionQkv => "attention_qkv",
         }
     }
 }
@@ -53,6 +60,61 @@ pub struct LayerOptions {
     /// `*.weight` (every PyTorch/Hugging Face checkpoint does), other tensors — buffers such as
     /// attention masks, positional tables, class tokens — are skipped, as weightwatcher does.
     pub all_tensors: bool,
+    /// Analyse each gate of an LSTM/GRU weight on its own (besides the stacked matrix).
+    #[serde(default)]
+    pub split_gates: bool,
+    /// Analyse Q, K and V of a fused attention projection on their own.
+    #[serde(default)]
+    pub split_fused: bool,
+    /// Head layout from the model's config.json, for fused projections that need it.
+    #[serde(skip)]
+    pub attention: Option<AttentionConfig>,
+}
+
+/// The attention head layout of a model (from its config.json).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AttentionConfig {
+    pub num_heads: usize,
+    pub num_kv_heads: usize,
+    pub head_dim: usize,
+}
+
+impl AttentionConfig {
+    /// Read the head layout from a Hugging Face `config.json` (keys of the common
+    /// families: num_attention_heads / n_head / num_heads, num_key_value_heads /
+    /// multi_query, head_dim or hidden_size / n_embd / d_model divided by the heads).
+    pub fn from_json(v: &serde_json::Value) -> Option<AttentionConfig> {
+        let get = |keys: &[&str]| keys.iter().find_map(|k| v.get(*k).and_then(|x| x.as_u64()));
+        let heads = get(&["num_attention_heads", "n_head", "num_heads", "n_heads"])? as usize;
+        let hidden = get(&["hidden_size", "n_embd", "d_model", "dim"]);
+        let head_dim = get(&["head_dim"])
+            .map(|x| x as usize)
+            .or(hidden.map(|h| h as usize / heads.max(1)))?;
+        let kv = get(&["num_key_value_heads", "n_head_kv", "num_kv_heads"])
+            .map(|x| x as usize)
+            .unwrap_or(
+                if v.get("multi_query").and_then(|x| x.as_bool()) == Some(true) {
+                    1
+                } else {
+                    heads
+                },
+            );
+        (heads > 0 && head_dim > 0 && kv > 0).then_some(AttentionConfig {
+            num_heads: heads,
+            num_kv_heads: kv,
+            head_dim,
+        })
+    }
+}
+
+/// A block of rows (axis 0) or columns (axis 1) of a 2-D weight analysed on its own: a gate
+/// of a recurrent layer, or Q, K or V of a fused attention projection.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Part {
+    pub label: String,
+    pub axis: usize,
+    #[serde(skip)]
+    pub index: Vec<usize>,
 }
 
 impl Default for LayerOptions {
@@ -64,6 +126,9 @@ impl Default for LayerOptions {
             conv_maps: false,
             conv_norm: true,
             all_tensors: false,
+            split_gates: false,
+            split_fused: false,
+            attention: None,
         }
     }
 }
@@ -89,10 +154,17 @@ pub struct LayerPlan {
     pub rf: usize,
     /// Eigenvalues in the ESD: M·rf.
     pub num_evals: usize,
-    /// With `conv_maps`, which map (i·kw + j) this row is.
+    /// With `conv_maps`, which map (i·kw + j) this row is; with `--split-gates` /
+    /// `--split-fused`, which block.
     pub slice_id: Option<usize>,
     /// Why this tensor is not analysed; `None` if it is.
     pub skip: Option<String>,
+    /// With `--split-gates`/`--split-fused`: the block of the weight this row analyses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub part: Option<Part>,
+    /// What the tensor was recognised as, when it matters (gates, fused Q/K/V).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 impl LayerPlan {
@@ -129,6 +201,127 @@ fn kind_from_name(name: &str) -> LayerKind {
     }
 }
 
+/// The last dotted component of a tensor name.
+fn last_component(name: &str) -> &str {
+    name.rsplit('.').next().unwrap_or(name)
+}
+
+/// PyTorch's recurrent weights: `weight_ih_l0`, `weight_hh_l1_reverse`, …
+fn is_recurrent_name(name: &str) -> bool {
+    let last = last_component(name);
+    last.starts_with("weight_ih_l") || last.starts_with("weight_hh_l")
+}
+
+/// Fused attention projections holding Q, K and V.
+fn is_fused_qkv_name(name: &str) -> bool {
+    let stem = name.strip_suffix(".weight").unwrap_or(name);
+    matches!(
+        last_component(stem),
+        "qkv_proj" | "c_attn" | "query_key_value" | "Wqkv" | "qkv" | "in_proj_weight" | "in_proj"
+    )
+}
+
+/// Number of gates stacked in a recurrent weight: rows / cols of the matching hidden-to-hidden
+/// weight (4 for LSTM, 3 for GRU, 1 for a plain RNN).
+fn recurrent_gates(t: &TensorInfo, tensors: &[TensorInfo]) -> Option<usize> {
+    let hh_name = t.name.replace("weight_ih_l", "weight_hh_l");
+    let hh = tensors.iter().find(|x| x.name == hh_name)?;
+    let (r, c) = (*hh.shape.first()?, *hh.shape.get(1)?);
+    (c > 0 && r % c == 0 && t.shape.first() == Some(&r)).then_some(r / c)
+}
+
+fn contiguous(label: &str, axis: usize, start: usize, len: usize) -> Part {
+    Part {
+        label: label.to_string(),
+        axis,
+        index: (start..start + len).collect(),
+    }
+}
+
+/// The gate blocks of a recurrent weight (rows), in PyTorch's order.
+fn gate_parts(t: &TensorInfo, gates: usize) -> Option<Vec<Part>> {
+    let labels: &[&str] = match gates {
+        4 => &["gate_i", "gate_f", "gate_g", "gate_o"],
+        3 => &["gate_r", "gate_z", "gate_n"],
+        _ => return None,
+    };
+    let h = t.shape[0] / gates;
+    Some(
+        labels
+            .iter()
+            .enumerate()
+            .map(|(k, l)| contiguous(l, 0, k * h, h))
+            .collect(),
+    )
+}
+
+/// Q, K and V of a fused projection, and how the layout was told.
+fn qkv_parts(t: &TensorInfo, cfg: Option<AttentionConfig>) -> Option<(Vec<Part>, String)> {
+    let (a, b) = (t.shape[0], t.shape[1]);
+    let interleaved =
+        last_component(t.name.strip_suffix(".weight").unwrap_or(&t.name)) == "query_key_value";
+    // The fused axis is the one three times (or q + 2·kv times) the model width.
+    let sizes = |len: usize| -> Option<[usize; 3]> {
+        if let Some(c) = cfg {
+            let (q, kv) = (c.num_heads * c.head_dim, c.num_kv_heads * c.head_dim);
+            if q + 2 * kv == len {
+                return Some([q, kv, kv]);
+            }
+        }
+        (len % 3 == 0).then_some([len / 3; 3])
+    };
+    let (axis, len) = if a == 3 * b || (a > b && sizes(a).is_some()) {
+        (0, a)
+    } else {
+        (1, b)
+    };
+    let [q, k, v] = sizes(len)?;
+    if interleaved {
+        // GPT-NeoX/BLOOM: per head [q | k | v] rows of head_dim each; needs the head count.
+        let c =
+            cfg.filter(|c| c.num_kv_heads == c.num_heads && 3 * c.num_heads * c.head_dim == len)?;
+        let d = c.head_dim;
+        let pick = |o: usize| -> Vec<usize> {
+            (0..c.num_heads)
+                .flat_map(|h| (h * 3 * d + o * d)..(h * 3 * d + o * d + d))
+                .collect()
+        };
+        let parts = ["q", "k", "v"]
+            .iter()
+            .enumerate()
+            .map(|(o, l)| Part {
+                label: l.to_string(),
+                axis,
+                index: pick(o),
+            })
+            .collect();
+        return Some((
+            parts,
+            format!(
+                "fused Q,K,V interleaved per head ({} heads of {d}, config.json)",
+                c.num_heads
+            ),
+        ));
+    }
+    let parts = vec![
+        contiguous("q", axis, 0, q),
+        contiguous("k", axis, q, k),
+        contiguous("v", axis, q + k, v),
+    ];
+    let how = if cfg.is_some() {
+        "config.json"
+    } else {
+        "equal thirds: no config.json"
+    };
+    Some((
+        parts,
+        format!(
+            "fused Q,K,V along {} ({q}+{k}+{v}, {how})",
+            if axis == 0 { "rows" } else { "columns" }
+        ),
+    ))
+}
+
 /// Layout of a convolution kernel: the axes holding (a) the two channel dimensions and (b)
 /// the spatial ones. weightwatcher's rule: if the first two dimensions sum to at least the
 /// last two, the kernel is channels-first (out, in, kh, kw), else channels-last.
@@ -156,6 +349,9 @@ fn matrix_dims(shape: &[usize]) -> (usize, usize, usize) {
 pub fn plan_layers(tensors: &[TensorInfo], opts: &LayerOptions) -> Vec<LayerPlan> {
     let mut plans = Vec::new();
     let named_weights = !opts.all_tensors && tensors.iter().any(|t| t.name.ends_with(".weight"));
+    let is_weight_name = |n: &str| {
+        n.ends_with(".weight") || is_recurrent_name(n) || last_component(n) == "in_proj_weight"
+    };
     for (id, t) in tensors.iter().enumerate() {
         let name = t
             .name
@@ -164,6 +360,8 @@ pub fn plan_layers(tensors: &[TensorInfo], opts: &LayerOptions) -> Vec<LayerPlan
             .to_string();
         let (rows, cols, maps) = matrix_dims(&t.shape);
         let kind = match t.shape.len() {
+            2 if is_recurrent_name(&t.name) => Some(LayerKind::Recurrent),
+            2 if is_fused_qkv_name(&t.name) => Some(LayerKind::AttentionQkv),
             2 => Some(kind_from_name(&t.name)),
             3 => Some(LayerKind::Conv1d),
             4 => Some(LayerKind::Conv2d),
@@ -183,6 +381,8 @@ pub fn plan_layers(tensors: &[TensorInfo], opts: &LayerOptions) -> Vec<LayerPlan
             num_evals: m * maps,
             slice_id: None,
             skip: None,
+            part: None,
+            note: None,
         };
         plan.skip = if t.problem.is_some() && t.shape.is_empty() {
             None // unreadable entry: reported as an error row when read
@@ -197,7 +397,7 @@ pub fn plan_layers(tensors: &[TensorInfo], opts: &LayerOptions) -> Vec<LayerPlan
             Some(format!("{}-D tensor: not a layer weight", t.shape.len()))
         } else if t.name.ends_with(".bias") {
             Some("bias: not a layer weight".into())
-        } else if named_weights && !t.name.ends_with(".weight") {
+        } else if named_weights && !is_weight_name(&t.name) {
             Some("not a '*.weight' tensor (buffer or table); --all-tensors analyses it".into())
         } else if t.shape.contains(&0) {
             Some(format!("empty tensor (shape {:?})", t.shape))
@@ -227,6 +427,35 @@ pub fn plan_layers(tensors: &[TensorInfo], opts: &LayerOptions) -> Vec<LayerPlan
                 None
             };
         }
+        // Blocks analysed on their own: the gates of a recurrent weight, Q/K/V of a fused
+        // projection. The stacked matrix keeps its own row.
+        let mut parts = Vec::new();
+        if t.shape.len() == 2 && plan.skip.is_none() {
+            if plan.kind == Some(LayerKind::Recurrent) {
+                if let Some(g) = recurrent_gates(t, tensors).filter(|&g| g > 1) {
+                    plan.note = Some(format!(
+                        "{} gates of {} stacked (--split-gates)",
+                        g,
+                        t.shape[0] / g
+                    ));
+                    if opts.split_gates {
+                        parts = gate_parts(t, g).unwrap_or_default();
+                    }
+                }
+            } else if plan.kind == Some(LayerKind::AttentionQkv) {
+                match qkv_parts(t, opts.attention) {
+                    Some((p, how)) => {
+                        plan.note = Some(format!("{how} (--split-fused)"));
+                        if opts.split_fused {
+                            parts = p;
+                        }
+                    }
+                    None => {
+                        plan.note = Some("fused Q,K,V of unknown layout (no config.json)".into())
+                    }
+                }
+            }
+        }
         if opts.conv_maps && maps > 1 && plan.skip.is_none() {
             for s in 0..maps {
                 let mut p = plan.clone();
@@ -235,7 +464,24 @@ pub fn plan_layers(tensors: &[TensorInfo], opts: &LayerOptions) -> Vec<LayerPlan
                 plans.push(p);
             }
         } else {
-            plans.push(plan);
+            plans.push(plan.clone());
+        }
+        for (k, part) in parts.into_iter().enumerate() {
+            let (r, c) = if part.axis == 0 {
+                (part.index.len(), t.shape[1])
+            } else {
+                (t.shape[0], part.index.len())
+            };
+            let mut p = plan.clone();
+            p.name = format!("{}.{}", plan.name, part.label);
+            p.n = r.max(c);
+            p.m = r.min(c);
+            p.num_evals = p.m;
+            p.slice_id = Some(k);
+            p.skip = (p.m < opts.min_evals)
+                .then(|| format!("{} eigenvalue(s) < --min-evals {}", p.m, opts.min_evals));
+            p.part = Some(part);
+            plans.push(p);
         }
     }
     plans
@@ -279,6 +525,26 @@ pub fn layer_matrices(plan: &LayerPlan, data: &[f64], opts: &LayerOptions) -> Ve
             Mat::from_fn(cols, rows, |c, r| scale * at(k, r, c))
         }
     };
+    if let Some(part) = &plan.part {
+        // A block of a 2-D weight: the selected rows or columns, oriented N ≥ M.
+        let (r, c) = if part.axis == 0 {
+            (part.index.len(), cols)
+        } else {
+            (rows, part.index.len())
+        };
+        let at = |i: usize, j: usize| -> f64 {
+            if part.axis == 0 {
+                data[part.index[i] * cols + j]
+            } else {
+                data[i * cols + part.index[j]]
+            }
+        };
+        return vec![if r >= c {
+            Mat::from_fn(r, c, at)
+        } else {
+            Mat::from_fn(c, r, |j, i| at(i, j))
+        }];
+    }
     match plan.slice_id {
         Some(k) => vec![one(k)],
         None => (0..maps).map(one).collect(),
@@ -327,6 +593,75 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(plan_layers(&t, &all)[6].skip, None);
+    }
+
+    #[test]
+    fn recurrent_gates_and_fused_qkv_are_split() {
+        let t = [
+            info("lstm.weight_ih_l0", &[32, 10]),
+            info("lstm.weight_hh_l0", &[32, 8]),
+            info("h.0.attn.c_attn.weight", &[16, 48]),
+            info("layers.0.qkv_proj.weight", &[60, 20]),
+            info("other.weight", &[8, 8]),
+        ];
+        let opts = LayerOptions {
+            split_gates: true,
+            split_fused: true,
+            min_evals: 1,
+            ..Default::default()
+        };
+        let p = plan_layers(&t, &opts);
+        let names: Vec<&str> = p.iter().map(|p| p.name.as_str()).collect();
+        assert!(
+            names.contains(&"lstm.weight_ih_l0.gate_i")
+                && names.contains(&"lstm.weight_hh_l0.gate_o")
+        );
+        assert_eq!(
+            p.iter()
+                .filter(|p| p.kind == Some(LayerKind::Recurrent))
+                .count(),
+            10
+        );
+        let q = p.iter().find(|p| p.name == "h.0.attn.c_attn.q").unwrap();
+        assert_eq!((q.part.as_ref().unwrap().axis, q.n, q.m), (1, 16, 16));
+        let v = p.iter().find(|p| p.name == "layers.0.qkv_proj.v").unwrap();
+        assert_eq!((v.part.as_ref().unwrap().axis, v.n, v.m), (0, 20, 20));
+        // The v block is rows 40..60 of the (60, 20) weight.
+        let data: Vec<f64> = (0..1200).map(|x| x as f64).collect();
+        let m = &layer_matrices(v, &data, &opts)[0];
+        assert_eq!(m[(0, 0)], (40 * 20) as f64);
+        // Without the flags: one row each, with a note saying what they are.
+        let plain = plan_layers(&t, &LayerOptions::default());
+        assert_eq!(plain.len(), 5);
+        assert!(plain[0].note.as_deref().unwrap().contains("4 gates"));
+        assert!(plain[2].note.as_deref().unwrap().contains("fused Q,K,V"));
+    }
+
+    #[test]
+    fn interleaved_query_key_value_uses_the_head_layout() {
+        // 2 heads of dim 3, hidden 6: rows [q0 k0 v0 q1 k1 v1] in blocks of 3.
+        let t = [info(
+            "gpt_neox.layers.0.attention.query_key_value.weight",
+            &[18, 6],
+        )];
+        let opts = LayerOptions {
+            split_fused: true,
+            min_evals: 1,
+            attention: Some(AttentionConfig {
+                num_heads: 2,
+                num_kv_heads: 2,
+                head_dim: 3,
+            }),
+            ..Default::default()
+        };
+        let p = plan_layers(&t, &opts);
+        let k = p.iter().find(|p| p.name.ends_with(".k")).unwrap();
+        assert_eq!(k.part.as_ref().unwrap().index, vec![3, 4, 5, 12, 13, 14]);
+        let cfg = AttentionConfig::from_json(&serde_json::json!({"num_attention_heads": 32, "hidden_size": 4096, "num_key_value_heads": 8})).unwrap();
+        assert_eq!(
+            (cfg.num_heads, cfg.num_kv_heads, cfg.head_dim),
+            (32, 8, 128)
+        );
     }
 
     #[test]

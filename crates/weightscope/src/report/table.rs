@@ -191,9 +191,10 @@ pub fn describe_table(d: &Description) -> String {
                 },
                 p.rf.to_string(),
                 p.num_evals.to_string(),
-                match &p.skip {
-                    None => "analyse".to_string(),
-                    Some(r) => format!("skip: {r}"),
+                match (&p.skip, &p.note) {
+                    (None, None) => "analyse".to_string(),
+                    (None, Some(n)) => format!("analyse: {n}"),
+                    (Some(r), _) => format!("skip: {r}"),
                 },
             ]
         })
