@@ -22,7 +22,7 @@ pub(crate) fn decode_le(bytes: &[u8], dtype: &DType) -> Option<Vec<f64>> {
             .chunks_exact(2)
             .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f64())
             .collect(),
-        DType::Other(_) => return None,
+        DType::Quantized(_) | DType::Other(_) => return None,
     })
 }
 
@@ -32,7 +32,7 @@ pub(crate) fn elem_size(dtype: &DType) -> Option<usize> {
         DType::F64 => Some(8),
         DType::F32 => Some(4),
         DType::F16 | DType::BF16 => Some(2),
-        DType::Other(_) => None,
+        DType::Quantized(_) | DType::Other(_) => None,
     }
 }
 

@@ -297,6 +297,7 @@ mod tests {
             dtype: DType::F32,
             file: "x".into(),
             problem: None,
+            role: None,
         }
     }
 
