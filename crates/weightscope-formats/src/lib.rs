@@ -8,6 +8,8 @@
 mod convert;
 pub mod error;
 pub mod folder;
+pub mod gguf;
+mod mapped;
 pub mod npy;
 pub mod safetensors;
 
@@ -104,16 +106,17 @@ pub fn open(path: &Path) -> Result<Box<dyn TensorSource>> {
         "safetensors" => Ok(Box::new(safetensors::SafetensorsFile::open(path)?)),
         "npy" => Ok(Box::new(npy::NpyFile::open(path)?)),
         "npz" => Ok(Box::new(npy::NpzFile::open(path)?)),
-        "bin" | "pt" | "pth" | "ckpt" | "gguf" | "onnx" | "h5" | "keras" => Err(Error::format(
+        "gguf" => Ok(Box::new(gguf::GgufFile::open(path)?)),
+        "bin" | "pt" | "pth" | "ckpt" | "onnx" | "h5" | "keras" => Err(Error::format(
             path,
             format!(
                 "'.{ext}' checkpoints are not supported yet; convert to safetensors \
-                 (supported now: .safetensors, .npy, .npz, Hugging Face folders)"
+                 (supported now: .safetensors, .npy, .npz, .gguf, Hugging Face folders)"
             ),
         )),
         _ => Err(Error::format(
             path,
-            "unknown file type: expected .safetensors, .npy, .npz or a model folder",
+            "unknown file type: expected .safetensors, .npy, .npz, .gguf or a model folder",
         )),
     }
 }
