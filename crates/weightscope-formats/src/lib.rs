@@ -11,6 +11,8 @@ pub mod folder;
 pub mod gguf;
 mod mapped;
 pub mod npy;
+pub mod onnx;
+mod protobuf;
 pub mod safetensors;
 
 pub use error::{Error, Result};
@@ -107,16 +109,17 @@ pub fn open(path: &Path) -> Result<Box<dyn TensorSource>> {
         "npy" => Ok(Box::new(npy::NpyFile::open(path)?)),
         "npz" => Ok(Box::new(npy::NpzFile::open(path)?)),
         "gguf" => Ok(Box::new(gguf::GgufFile::open(path)?)),
-        "bin" | "pt" | "pth" | "ckpt" | "onnx" | "h5" | "keras" => Err(Error::format(
+        "onnx" => Ok(Box::new(onnx::OnnxFile::open(path)?)),
+        "bin" | "pt" | "pth" | "ckpt" | "h5" | "keras" => Err(Error::format(
             path,
             format!(
                 "'.{ext}' checkpoints are not supported yet; convert to safetensors \
-                 (supported now: .safetensors, .npy, .npz, .gguf, Hugging Face folders)"
+                 (supported now: .safetensors, .npy, .npz, .gguf, .onnx, Hugging Face folders)"
             ),
         )),
         _ => Err(Error::format(
             path,
-            "unknown file type: expected .safetensors, .npy, .npz, .gguf or a model folder",
+            "unknown file type: expected .safetensors, .npy, .npz, .gguf, .onnx or a model folder",
         )),
     }
 }
