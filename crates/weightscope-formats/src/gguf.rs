@@ -26,6 +26,7 @@
 //! an error, never a panic or a huge allocation. A bad tensor entry (unknown type, data past
 //! the end of the file) marks only that tensor.
 
+use super::convert::shape_fits;
 use super::{DType, TensorInfo, TensorSource};
 use crate::mapped::Bytes;
 use crate::{Error, Result};
@@ -431,12 +432,11 @@ impl GgufFile {
             }
             // A shape whose product overflows would make every consumer that multiplies
             // the dims panic: such a tensor is listed without one (its problem says why).
-            let fits = t.ne.iter().try_fold(1usize, |a, &d| {
-                usize::try_from(d).ok().and_then(|d| a.checked_mul(d))
-            });
-            let shape: Vec<usize> = match fits {
-                Some(_) => t.ne.iter().rev().map(|&d| d as usize).collect(),
-                None => Vec::new(),
+            let shape: Vec<usize> = if shape_fits(&t.ne) {
+                t.ne.iter().rev().map(|&d| d as usize).collect()
+            } else {
+                problem.get_or_insert_with(|| format!("shape (ne) {:?} overflows", t.ne));
+                Vec::new()
             };
             tensors.push(TensorInfo {
                 name: t.name.clone(),

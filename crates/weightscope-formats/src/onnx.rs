@@ -22,6 +22,7 @@
 //! transB=1 is stored (N, K) = (out, in), like PyTorch's Linear, and with transB=0 (in,
 //! out), as is a MatMul's B. The role says which.
 
+use super::convert::shape_fits;
 use super::{DType, TensorInfo, TensorSource};
 use crate::mapped::Bytes;
 use crate::protobuf::{packed_varints, Fields, Payload, R};
@@ -385,7 +386,8 @@ fn locate(
     let shape: Option<Vec<usize>> = m.dims.iter().map(|&d| usize::try_from(d).ok()).collect();
     let numel = shape
         .as_ref()
-        .and_then(|s| s.iter().try_fold(1usize, |a, &d| a.checked_mul(d)));
+        .filter(|s| shape_fits(s))
+        .map(|s| s.iter().product::<usize>());
     let (Some(shape), Some(numel)) = (shape, numel) else {
         return (
             Source::Nothing,

@@ -311,6 +311,9 @@ fn bad_tensor_entries_spoil_only_themselves() {
             ("bad_row", &[33], 2, 0),
             ("offset_overflow", &[1], 0, u64::MAX),
             ("good", &[1], 0, 0),
+            // Zero elements, but [2^40, 2^40, 0] overflows whoever multiplies left to right
+            // (found by fuzzing).
+            ("zero_then_huge", &[0, 1 << 40, 1 << 40], 0, 0),
         ],
         &data,
     ))
@@ -327,6 +330,7 @@ fn bad_tensor_entries_spoil_only_themselves() {
     assert!(problem(5).contains("block size"));
     assert!(problem(6).contains("overflows"));
     assert!(problem(7).contains("duplicate"));
+    assert!(t[8].shape.is_empty() && problem(8).contains("overflows"));
     for (i, info) in t.iter().enumerate().skip(1) {
         let e = f.read_f64(i).unwrap_err().to_string();
         assert!(e.contains("mem.gguf") && e.contains(&info.name), "{e}");
