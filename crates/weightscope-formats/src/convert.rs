@@ -22,8 +22,24 @@ pub(crate) fn decode_le(bytes: &[u8], dtype: &DType) -> Option<Vec<f64>> {
             .chunks_exact(2)
             .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f64())
             .collect(),
-        DType::Other(_) => return None,
+        DType::Quantized(_) | DType::Other(_) => return None,
     })
+}
+
+/// Whether multiplying the dims in any order stays within usize: the product of the
+/// non-zero dims must fit (a zero dim does not make `[2^40, 2^40, 0]` safe for a consumer
+/// that multiplies left to right). Readers list shapes that fail this without dims.
+pub(crate) fn shape_fits<T: Copy + TryInto<usize>>(dims: &[T]) -> bool {
+    dims.iter()
+        .try_fold(1usize, |a, &d| {
+            let d: usize = d.try_into().ok()?;
+            if d == 0 {
+                Some(a)
+            } else {
+                a.checked_mul(d)
+            }
+        })
+        .is_some()
 }
 
 /// Size in bytes of one element.
@@ -32,7 +48,7 @@ pub(crate) fn elem_size(dtype: &DType) -> Option<usize> {
         DType::F64 => Some(8),
         DType::F32 => Some(4),
         DType::F16 | DType::BF16 => Some(2),
-        DType::Other(_) => None,
+        DType::Quantized(_) | DType::Other(_) => None,
     }
 }
 
@@ -78,6 +94,14 @@ mod tests {
             fortran_to_c(&f, &[2, 3]),
             vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
         );
+    }
+
+    #[test]
+    fn shapes_fit_whatever_the_order() {
+        assert!(shape_fits(&[0usize, 1 << 40, 1 << 40]) == shape_fits(&[1usize << 40, 1 << 40, 0]));
+        assert!(!shape_fits(&[1u64 << 40, 1 << 40, 0]));
+        assert!(shape_fits(&[4096u64, 4096, 0]));
+        assert!(!shape_fits(&[-1i64]));
     }
 
     #[test]

@@ -8,7 +8,11 @@
 mod convert;
 pub mod error;
 pub mod folder;
+pub mod gguf;
+mod mapped;
 pub mod npy;
+pub mod onnx;
+mod protobuf;
 pub mod safetensors;
 
 pub use error::{Error, Result};
@@ -22,12 +26,17 @@ pub enum DType {
     F32,
     F16,
     BF16,
+    /// A block-quantized llama.cpp (GGUF) type by its ggml name ("Q4_K", "Q8_0", …): read as
+    /// the dequantized floats. Types the GGUF reader cannot dequantize (IQ*, TQ*, MXFP4, …)
+    /// are listed with their name too, and their tensors carry a per-tensor problem.
+    Quantized(String),
     /// Anything else (integers, fp8, …), by its name in the file; not analysed.
     Other(String),
 }
 
 impl DType {
-    /// Whether weightscope can read this type as weights.
+    /// Whether weightscope can read this type as weights (floats, and quantized types, which
+    /// are read dequantized).
     pub fn is_float(&self) -> bool {
         !matches!(self, DType::Other(_))
     }
@@ -40,7 +49,7 @@ impl std::fmt::Display for DType {
             DType::F32 => f.write_str("F32"),
             DType::F16 => f.write_str("F16"),
             DType::BF16 => f.write_str("BF16"),
-            DType::Other(s) => f.write_str(s),
+            DType::Quantized(s) | DType::Other(s) => f.write_str(s),
         }
     }
 }
@@ -58,6 +67,11 @@ pub struct TensorInfo {
     /// the end of a truncated file); reading it returns this error.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+    /// What the model's graph uses the tensor as, where the format says it (ONNX: "Gemm B
+    /// (transB=1)", "MatMul B", "Conv W"); tells the layout (out,in) vs (in,out). `None` for
+    /// formats without a graph and for tensors that are not such weights (biases, shapes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
 }
 
 impl TensorInfo {
@@ -94,16 +108,18 @@ pub fn open(path: &Path) -> Result<Box<dyn TensorSource>> {
         "safetensors" => Ok(Box::new(safetensors::SafetensorsFile::open(path)?)),
         "npy" => Ok(Box::new(npy::NpyFile::open(path)?)),
         "npz" => Ok(Box::new(npy::NpzFile::open(path)?)),
-        "bin" | "pt" | "pth" | "ckpt" | "gguf" | "onnx" | "h5" | "keras" => Err(Error::format(
+        "gguf" => Ok(Box::new(gguf::GgufFile::open(path)?)),
+        "onnx" => Ok(Box::new(onnx::OnnxFile::open(path)?)),
+        "bin" | "pt" | "pth" | "ckpt" | "h5" | "keras" => Err(Error::format(
             path,
             format!(
                 "'.{ext}' checkpoints are not supported yet; convert to safetensors \
-                 (supported now: .safetensors, .npy, .npz, Hugging Face folders)"
+                 (supported now: .safetensors, .npy, .npz, .gguf, .onnx, Hugging Face folders)"
             ),
         )),
         _ => Err(Error::format(
             path,
-            "unknown file type: expected .safetensors, .npy, .npz or a model folder",
+            "unknown file type: expected .safetensors, .npy, .npz, .gguf, .onnx or a model folder",
         )),
     }
 }

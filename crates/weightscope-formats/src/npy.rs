@@ -113,6 +113,7 @@ fn info_from(path: &Path, name: String, bytes: &[u8]) -> TensorInfo {
             dtype: l.dtype,
             file: path.to_path_buf(),
             problem: None,
+            role: None,
         },
         Err(e) => TensorInfo {
             name,
@@ -120,6 +121,7 @@ fn info_from(path: &Path, name: String, bytes: &[u8]) -> TensorInfo {
             dtype: DType::Other("unknown".into()),
             file: path.to_path_buf(),
             problem: Some(e),
+            role: None,
         },
     }
 }
@@ -229,6 +231,7 @@ impl NpzFile {
                     dtype: DType::Other("unknown".into()),
                     file: path.to_path_buf(),
                     problem: Some(e),
+                    role: None,
                 },
             };
             tensors.push(info);

@@ -115,6 +115,7 @@ pub(crate) fn parse_header(path: &Path, bytes: &[u8]) -> Result<Listing> {
                         dtype,
                         file: path.to_path_buf(),
                         problem,
+                        role: None,
                     },
                     (data_start.saturating_add(s), data_start.saturating_add(e)),
                 )
@@ -126,6 +127,7 @@ pub(crate) fn parse_header(path: &Path, bytes: &[u8]) -> Result<Listing> {
                     dtype: DType::Other("unknown".into()),
                     file: path.to_path_buf(),
                     problem: Some(format!("bad header entry ({e})")),
+                    role: None,
                 },
                 (usize::MAX, usize::MAX),
             ),

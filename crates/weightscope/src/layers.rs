@@ -563,6 +563,7 @@ mod tests {
             dtype: DType::F32,
             file: "x".into(),
             problem: None,
+            role: None,
         }
     }
 
