@@ -111,7 +111,8 @@ pub(crate) fn parse_header(path: &Path, bytes: &[u8]) -> Result<Listing> {
                 (
                     TensorInfo {
                         name: name.clone(),
-                        shape: t.shape,
+                        // An overflowing shape is not listed: its element count is not a number.
+                        shape: if numel.is_none() { Vec::new() } else { t.shape },
                         dtype,
                         file: path.to_path_buf(),
                         problem,

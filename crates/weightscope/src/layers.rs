@@ -333,10 +333,17 @@ fn conv_channels_first(shape: &[usize]) -> bool {
     }
 }
 
+/// Mixture-of-experts weights stacked in one 3-D tensor (experts, out, in): GGUF's
+/// `ffn_up_exps`, Hugging Face's `experts.*`. Each expert is its own matrix, not a conv map.
+pub fn is_expert_stack(name: &str, shape: &[usize]) -> bool {
+    shape.len() == 3 && (name.contains("_exps") || name.contains("experts"))
+}
+
 /// (rows, cols, maps) of a tensor's matrices before orientation.
-fn matrix_dims(shape: &[usize]) -> (usize, usize, usize) {
+fn matrix_dims(name: &str, shape: &[usize]) -> (usize, usize, usize) {
     match shape.len() {
         2 => (shape[0], shape[1], 1),
+        3 if is_expert_stack(name, shape) => (shape[1], shape[2], shape[0]),
         3 if conv_channels_first(shape) => (shape[0], shape[1], shape[2]),
         3 => (shape[1], shape[2], shape[0]),
         4 if conv_channels_first(shape) => (shape[0], shape[1], shape[2] * shape[3]),
@@ -358,8 +365,10 @@ pub fn plan_layers(tensors: &[TensorInfo], opts: &LayerOptions) -> Vec<LayerPlan
             .strip_suffix(".weight")
             .unwrap_or(&t.name)
             .to_string();
-        let (rows, cols, maps) = matrix_dims(&t.shape);
+        let (rows, cols, maps) = matrix_dims(&t.name, &t.shape);
+        let experts = is_expert_stack(&t.name, &t.shape);
         let kind = match t.shape.len() {
+            3 if experts => Some(LayerKind::Dense),
             2 if is_recurrent_name(&t.name) => Some(LayerKind::Recurrent),
             2 if is_fused_qkv_name(&t.name) => Some(LayerKind::AttentionQkv),
             2 => Some(kind_from_name(&t.name)),
@@ -456,7 +465,14 @@ pub fn plan_layers(tensors: &[TensorInfo], opts: &LayerOptions) -> Vec<LayerPlan
                 }
             }
         }
-        if opts.conv_maps && maps > 1 && plan.skip.is_none() {
+        if experts && plan.skip.is_none() {
+            // One row per expert: they are separate matrices, not maps of one kernel.
+            plan.note = Some(format!("{maps} experts of {rows}×{cols}"));
+            plan.num_evals = m;
+            plan.skip = (m < opts.min_evals)
+                .then(|| format!("{m} eigenvalue(s) < --min-evals {}", opts.min_evals));
+        }
+        if (opts.conv_maps || experts) && maps > 1 && plan.skip.is_none() {
             for s in 0..maps {
                 let mut p = plan.clone();
                 p.slice_id = Some(s);
@@ -490,7 +506,7 @@ pub fn plan_layers(tensors: &[TensorInfo], opts: &LayerOptions) -> Vec<LayerPlan
 /// Scale applied to convolution weights (weightwatcher's `conv2d_norm`): √(count/2) with
 /// count = 1 when maps are pooled and rf when each map is analysed alone.
 pub fn conv_scale(plan: &LayerPlan, opts: &LayerOptions) -> f64 {
-    if !opts.conv_norm || plan.shape.len() < 3 {
+    if !opts.conv_norm || !matches!(plan.kind, Some(LayerKind::Conv1d | LayerKind::Conv2d)) {
         return 1.0;
     }
     let count = if plan.slice_id.is_some() {
@@ -505,7 +521,8 @@ pub fn conv_scale(plan: &LayerPlan, opts: &LayerOptions) -> f64 {
 /// With `slice_id` set, only that map.
 pub fn layer_matrices(plan: &LayerPlan, data: &[f64], opts: &LayerOptions) -> Vec<Mat<f64>> {
     let shape = &plan.shape;
-    let (rows, cols, maps) = matrix_dims(shape);
+    let (rows, cols, maps) = matrix_dims(&plan.longname, shape);
+    let experts = is_expert_stack(&plan.longname, shape);
     let scale = conv_scale(plan, opts);
     debug_assert_eq!(data.len(), rows * cols * maps);
     // Element (r, c) of map k in the row-major data.
@@ -513,7 +530,7 @@ pub fn layer_matrices(plan: &LayerPlan, data: &[f64], opts: &LayerOptions) -> Ve
         match shape.len() {
             2 => data[r * cols + c],
             // (rows, cols, maps) layout: channels first.
-            _ if conv_channels_first(shape) => data[(r * cols + c) * maps + k],
+            _ if !experts && conv_channels_first(shape) => data[(r * cols + c) * maps + k],
             // (maps, rows, cols) layout: channels last.
             _ => data[(k * rows + r) * cols + c],
         }
@@ -663,6 +680,21 @@ mod tests {
             (cfg.num_heads, cfg.num_kv_heads, cfg.head_dim),
             (32, 8, 128)
         );
+    }
+
+    #[test]
+    fn expert_stacks_give_one_row_per_expert() {
+        let t = [info("blk.0.ffn_up_exps.weight", &[3, 20, 10])];
+        let p = plan_layers(&t, &LayerOptions::default());
+        assert_eq!(p.len(), 3);
+        assert_eq!(
+            (p[1].n, p[1].m, p[1].slice_id, p[1].kind),
+            (20, 10, Some(1), Some(LayerKind::Dense))
+        );
+        let data: Vec<f64> = (0..600).map(|x| x as f64).collect();
+        let m = &layer_matrices(&p[2], &data, &LayerOptions::default())[0];
+        // Expert 2, element (5, 7): data[(2·20 + 5)·10 + 7], no conv scaling.
+        assert_eq!(m[(5, 7)], ((2 * 20 + 5) * 10 + 7) as f64);
     }
 
     #[test]
