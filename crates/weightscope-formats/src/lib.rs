@@ -9,6 +9,8 @@ mod convert;
 pub mod error;
 pub mod folder;
 pub mod npy;
+mod pickle;
+pub mod pytorch;
 pub mod safetensors;
 
 pub use error::{Error, Result};
@@ -94,16 +96,20 @@ pub fn open(path: &Path) -> Result<Box<dyn TensorSource>> {
         "safetensors" => Ok(Box::new(safetensors::SafetensorsFile::open(path)?)),
         "npy" => Ok(Box::new(npy::NpyFile::open(path)?)),
         "npz" => Ok(Box::new(npy::NpzFile::open(path)?)),
-        "bin" | "pt" | "pth" | "ckpt" | "gguf" | "onnx" | "h5" | "keras" => Err(Error::format(
+        // zip or legacy container: told apart by the magic bytes, not the extension.
+        "bin" | "pt" | "pth" | "ckpt" => Ok(Box::new(pytorch::PyTorchFile::open(path)?)),
+        "gguf" | "onnx" | "h5" | "keras" => Err(Error::format(
             path,
             format!(
                 "'.{ext}' checkpoints are not supported yet; convert to safetensors \
-                 (supported now: .safetensors, .npy, .npz, Hugging Face folders)"
+                 (supported now: .safetensors, .npy, .npz, .pt/.pth/.bin/.ckpt, Hugging Face \
+                 folders)"
             ),
         )),
         _ => Err(Error::format(
             path,
-            "unknown file type: expected .safetensors, .npy, .npz or a model folder",
+            "unknown file type: expected .safetensors, .npy, .npz, .pt, .pth, .bin, .ckpt or a \
+             model folder",
         )),
     }
 }
