@@ -210,6 +210,39 @@ fn storage_type(name: &str) -> Option<StorageType> {
     })
 }
 
+/// `torch.<dtype>` objects, which pickle as globals.
+const TORCH_DTYPES: [&str; 29] = [
+    "float16",
+    "float32",
+    "float64",
+    "bfloat16",
+    "half",
+    "float",
+    "double",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "int",
+    "long",
+    "short",
+    "bool",
+    "complex32",
+    "complex64",
+    "complex128",
+    "cfloat",
+    "cdouble",
+    "float8_e4m3fn",
+    "float8_e5m2",
+    "float8_e4m3fnuz",
+    "float8_e5m2fnuz",
+    "float8_e8m0fnu",
+];
+
 /// The allow-list. `Err` carries the refusal, naming the global.
 pub(crate) fn resolve_global(module: &str, name: &str) -> Result<Global, String> {
     let module = py3_module(module);
@@ -235,23 +268,13 @@ pub(crate) fn resolve_global(module: &str, name: &str) -> Result<Global, String>
         | ("pathlib", "PosixPath" | "WindowsPath" | "PurePosixPath" | "PureWindowsPath")
         | ("torch", "device" | "Size" | "dtype" | "layout" | "memory_format")
         | ("numpy", "dtype" | "ndarray")
-        | ("numpy.core.multiarray" | "numpy._core.multiarray", "scalar" | "_reconstruct")
-        | ("numpy.dtypes", _) => Global::Inert(full),
-        // torch dtypes, e.g. `torch.float32` (saved e.g. in mixed-precision configs).
-        ("torch", n)
-            if n.len() < 24
-                && (n.starts_with("float")
-                    || n.starts_with("bfloat")
-                    || n.starts_with("int")
-                    || n.starts_with("uint")
-                    || n.starts_with("complex")
-                    || n == "bool"
-                    || n == "half"
-                    || n == "double"
-                    || n == "long") =>
-        {
+        | ("numpy.core.multiarray" | "numpy._core.multiarray", "scalar" | "_reconstruct") => {
             Global::Inert(full)
         }
+        // numpy's dtype classes (`numpy.dtypes.Float64DType`, numpy >= 1.25).
+        ("numpy.dtypes", n) if n.ends_with("DType") => Global::Inert(full),
+        // torch dtypes, e.g. `torch.float32` (saved e.g. in mixed-precision configs).
+        ("torch", n) if TORCH_DTYPES.contains(&n) => Global::Inert(full),
         _ => return Err(refusal(module, &full)),
     };
     Ok(g)
@@ -1048,6 +1071,20 @@ mod tests {
         assert!(e.contains("builtins.eval"), "{e}");
         let e = run(b"c__torch__.Net\nNet\n.").err().unwrap();
         assert!(e.contains("TorchScript"), "{e}");
+        // torch functions next to allowed names are still refused.
+        for (m, n) in [
+            ("torch", "load"),
+            ("torch", "int_repr"),
+            ("torch._utils", "x"),
+        ] {
+            let e = resolve_global(m, n).err().unwrap();
+            assert!(
+                e.contains(&format!("refusing to load global {m}.{n}")),
+                "{e}"
+            );
+        }
+        assert!(resolve_global("torch", "bfloat16").is_ok());
+        assert!(resolve_global("numpy.dtypes", "Float64DType").is_ok());
     }
 
     #[test]
