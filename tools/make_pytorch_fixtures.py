@@ -23,6 +23,7 @@ Also copied here: handwriting_model.pth from the PyPI package digit-recognizer-p
 those of examples/mnist-cnn/model.safetensors.
 """
 
+import argparse
 import hashlib
 import importlib.metadata
 import importlib.resources
@@ -149,6 +150,21 @@ def main():
     torch.save({"model": sd, "epoch": 1, "args": {"lr": 0.1}}, out("nested_model.pt"))
     torch.save({"model_state_dict": sd, "step": 3}, out("nested_model_state_dict.pt"))
     ref(out("nested.safetensors"), sd)
+    # Inert data beside the weights, as training scripts save it (numpy scalars and
+    # arrays, argparse.Namespace, torch.device, dtypes, sets): allow-listed, never called.
+    torch.save(
+        {
+            "state_dict": sd,
+            "args": argparse.Namespace(lr=0.1, arch="tiny"),
+            "best_acc": np.float64(0.9),
+            "curve": np.arange(3.0),
+            "device": torch.device("cpu"),
+            "dtype": torch.float16,
+            "classes": {"cat", "dog"},
+            "frozen": frozenset([1]),
+        },
+        out("nested_extras.pt"),
+    )
     # No wrapper: nested containers flattened with dotted names.
     generic = {
         "encoder": {"layer1": {"weight": mat(20, 3, 4)}, "scale": 2.0},

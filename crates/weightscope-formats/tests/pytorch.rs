@@ -124,6 +124,7 @@ fn nested_checkpoints_are_unwrapped() {
         "nested_state_dict.pt",
         "nested_model.pt",
         "nested_model_state_dict.pt",
+        "nested_extras.pt",
     ] {
         // The optimizer's tensors (exp_avg, …) and the epoch/accuracy/strings are ignored.
         let pt = assert_same(f, "nested.safetensors");
