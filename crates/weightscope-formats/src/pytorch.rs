@@ -608,11 +608,14 @@ fn decode_view(
             }
             for k in (0..nd - 1).rev() {
                 idx[k] += 1;
-                base += l.stride[k];
+                // Wrapping: a size-1 dimension may carry any stride (checked views only bound
+                // (size − 1)·stride), so the carry can pass through huge values; the net
+                // result is exact modulo 2^64 and back in bounds.
+                base = base.wrapping_add(l.stride[k]);
                 if idx[k] < l.shape[k] {
                     continue 'outer;
                 }
-                base -= l.stride[k] * l.shape[k];
+                base = base.wrapping_sub(l.stride[k].wrapping_mul(l.shape[k]));
                 idx[k] = 0;
             }
             break;
@@ -701,6 +704,15 @@ mod tests {
         // expand: stride 0.
         let t = decode_view(&b, &DType::F32, false, &layout(1, &[2, 3], &[0, 1])).unwrap();
         assert_eq!(t, [1., 2., 3., 1., 2., 3.]);
+        // A size-1 dimension with an absurd stride is legal and must not overflow.
+        let t = decode_view(
+            &b,
+            &DType::F32,
+            false,
+            &layout(0, &[1, 2, 2], &[usize::MAX, 1, 4]),
+        )
+        .unwrap();
+        assert_eq!(t, [0., 4., 1., 5.]);
         // 0-d and empty.
         let t = decode_view(&b, &DType::F32, false, &layout(5, &[], &[])).unwrap();
         assert_eq!(t, [5.]);
