@@ -1,7 +1,9 @@
 //! A Hugging Face model folder: `model.safetensors`, or the shards named by
 //! `model.safetensors.index.json` (tensors in the index's order), or else every
-//! `.safetensors`, `.npz` or `.npy` file in it, by name.
+//! `.safetensors` file in it, by name; without safetensors, `pytorch_model.bin` or the
+//! shards named by `pytorch_model.bin.index.json`; else every `.npz` or `.npy` file.
 
+use super::pytorch::PyTorchFile;
 use super::safetensors::SafetensorsFile;
 use super::{npy, TensorInfo, TensorSource};
 use crate::{Error, Result};
@@ -78,36 +80,43 @@ fn files_with_ext(dir: &Path, ext: &str) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// The tensor order and the shard files (deduplicated, first use first) of a Hugging Face
+/// `*.index.json`, whose `weight_map` maps each tensor name to its shard.
+fn read_index(index_path: &Path) -> Result<(Vec<String>, Vec<String>)> {
+    let text = std::fs::read_to_string(index_path).map_err(|e| Error::io(index_path, e))?;
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::format(index_path, format!("not valid JSON: {e}")))?;
+    let map = json
+        .get("weight_map")
+        .and_then(|m| m.as_object())
+        .ok_or_else(|| Error::format(index_path, "no \"weight_map\" object"))?;
+    let order: Vec<String> = map.keys().cloned().collect();
+    let mut shards: Vec<String> = Vec::new();
+    for v in map.values() {
+        let s = v
+            .as_str()
+            .ok_or_else(|| Error::format(index_path, "weight_map values must be file names"))?;
+        // Shard names come from the file: keep them inside the folder.
+        if s.contains("..") || Path::new(s).is_absolute() {
+            return Err(Error::format(
+                index_path,
+                format!("shard '{s}' is outside the folder"),
+            ));
+        }
+        if !shards.iter().any(|x| x == s) {
+            shards.push(s.to_string());
+        }
+    }
+    Ok((order, shards))
+}
+
 /// Open a model folder.
 pub fn open_folder(dir: &Path) -> Result<Box<dyn TensorSource>> {
     let index_path = dir.join("model.safetensors.index.json");
     if index_path.is_file() {
-        let text = std::fs::read_to_string(&index_path).map_err(|e| Error::io(&index_path, e))?;
-        let json: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| Error::format(&index_path, format!("not valid JSON: {e}")))?;
-        let map = json
-            .get("weight_map")
-            .and_then(|m| m.as_object())
-            .ok_or_else(|| Error::format(&index_path, "no \"weight_map\" object"))?;
-        let order: Vec<String> = map.keys().cloned().collect();
-        let mut shards: Vec<String> = Vec::new();
-        for v in map.values() {
-            let s = v.as_str().ok_or_else(|| {
-                Error::format(&index_path, "weight_map values must be file names")
-            })?;
-            if !shards.iter().any(|x| x == s) {
-                shards.push(s.to_string());
-            }
-        }
+        let (order, shards) = read_index(&index_path)?;
         let mut parts: Vec<Box<dyn TensorSource>> = Vec::new();
         for s in &shards {
-            // Shard names come from the file: keep them inside the folder.
-            if s.contains("..") || Path::new(s).is_absolute() {
-                return Err(Error::format(
-                    &index_path,
-                    format!("shard '{s}' is outside the folder"),
-                ));
-            }
             parts.push(Box::new(SafetensorsFile::open(&dir.join(s))?));
         }
         return Ok(Box::new(MultiSource::new(
@@ -128,6 +137,25 @@ pub fn open_folder(dir: &Path) -> Result<Box<dyn TensorSource>> {
             .collect::<Result<Vec<_>>>()?;
         return Ok(Box::new(MultiSource::new("safetensors", parts, None)));
     }
+    // PyTorch weights of the same folder layout (transformers' WEIGHTS_NAME and
+    // WEIGHTS_INDEX_NAME), used only when there are no safetensors.
+    let index_path = dir.join("pytorch_model.bin.index.json");
+    if index_path.is_file() {
+        let (order, shards) = read_index(&index_path)?;
+        let mut parts: Vec<Box<dyn TensorSource>> = Vec::new();
+        for s in &shards {
+            parts.push(Box::new(PyTorchFile::open(&dir.join(s))?));
+        }
+        return Ok(Box::new(MultiSource::new(
+            "pytorch (sharded)",
+            parts,
+            Some(order),
+        )));
+    }
+    let single = dir.join("pytorch_model.bin");
+    if single.is_file() {
+        return Ok(Box::new(PyTorchFile::open(&single)?));
+    }
     let npz = files_with_ext(dir, "npz")?;
     let npys = files_with_ext(dir, "npy")?;
     if !npz.is_empty() || !npys.is_empty() {
@@ -142,6 +170,7 @@ pub fn open_folder(dir: &Path) -> Result<Box<dyn TensorSource>> {
     }
     Err(Error::format(
         dir,
-        "no model.safetensors, model.safetensors.index.json, *.safetensors, *.npz or *.npy here",
+        "no model.safetensors, model.safetensors.index.json, *.safetensors, pytorch_model.bin, \
+         pytorch_model.bin.index.json, *.npz or *.npy here",
     ))
 }

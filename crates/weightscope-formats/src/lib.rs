@@ -12,7 +12,9 @@ pub mod gguf;
 mod mapped;
 pub mod npy;
 pub mod onnx;
+mod pickle;
 mod protobuf;
+pub mod pytorch;
 pub mod safetensors;
 
 pub use error::{Error, Result};
@@ -110,16 +112,20 @@ pub fn open(path: &Path) -> Result<Box<dyn TensorSource>> {
         "npz" => Ok(Box::new(npy::NpzFile::open(path)?)),
         "gguf" => Ok(Box::new(gguf::GgufFile::open(path)?)),
         "onnx" => Ok(Box::new(onnx::OnnxFile::open(path)?)),
-        "bin" | "pt" | "pth" | "ckpt" | "h5" | "keras" => Err(Error::format(
+        // zip or legacy container: told apart by the magic bytes, not the extension.
+        "bin" | "pt" | "pth" | "ckpt" => Ok(Box::new(pytorch::PyTorchFile::open(path)?)),
+        "h5" | "keras" => Err(Error::format(
             path,
             format!(
                 "'.{ext}' checkpoints are not supported yet; convert to safetensors \
-                 (supported now: .safetensors, .npy, .npz, .gguf, .onnx, Hugging Face folders)"
+                 (supported now: .safetensors, .npy, .npz, .gguf, .onnx, .pt/.pth/.bin/.ckpt, \
+                 Hugging Face folders)"
             ),
         )),
         _ => Err(Error::format(
             path,
-            "unknown file type: expected .safetensors, .npy, .npz, .gguf, .onnx or a model folder",
+            "unknown file type: expected .safetensors, .npy, .npz, .gguf, .onnx, .pt, .pth, .bin, \
+             .ckpt or a model folder",
         )),
     }
 }

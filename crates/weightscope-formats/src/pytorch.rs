@@ -1,0 +1,744 @@
+//! PyTorch checkpoints written by `torch.save` (`.pt`, `.pth`, `.bin`, `.ckpt`), in both of
+//! its container formats, recognised by their first bytes rather than by extension:
+//!
+//! * **zip** (torch ≥ 1.6, `torch/serialization.py::_save`): a zip archive whose entries all
+//!   sit under one record folder `<archive>/`: `data.pkl` (the object pickle), `data/<key>`
+//!   (one raw storage per key, native byte order), `byteorder` (`little`/`big`, absent in
+//!   old files: little) and bookkeeping (`version`, `.format_version`, …). torch writes the
+//!   entries STORED (uncompressed, 64-byte aligned), so the file is memory-mapped and a
+//!   storage is a slice of the map; deflated entries (re-zipped files) are inflated one at
+//!   a time.
+//! * **legacy** (torch < 1.6, `_legacy_save`, still what many published vision weights are):
+//!   five pickles back to back — the magic number `0x1950a86a20f9469cfc6c`, the protocol
+//!   version 1001, sys info (`little_endian`, type sizes), the object pickle, the sorted
+//!   list of storage keys — then, for each key in that list, the storage: its element
+//!   count (8 bytes, native order) and its raw bytes.
+//!
+//! In both, the object pickle is interpreted by [`crate::pickle`] (data only, allow-listed
+//! globals). A tensor is a view `(storage, storage_offset, size, stride)` of a storage
+//! (`torch._utils._rebuild_tensor_v2`); views are gathered to row-major on read.
+
+use crate::convert::{decode_le, elem_size};
+use crate::pickle::{self, Obj, Persistent, TensorRef, Unpickled, Value};
+use crate::{DType, Error, Result, TensorInfo, TensorSource};
+use memmap2::Mmap;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::io::{Cursor, Read};
+use std::path::{Path, PathBuf};
+
+/// The legacy format's magic number, as the LONG1 little-endian bytes pickle writes.
+const LEGACY_MAGIC: [u8; 10] = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
+/// `PROTOCOL_VERSION` of the legacy format.
+const LEGACY_PROTOCOL: i64 = 1001;
+/// Largest object pickle read (a state dict of a 100k-tensor model is a few tens of MB).
+const MAX_PICKLE: u64 = 1 << 30;
+/// A strided view may reuse storage elements (stride 0 for `expand`); its element count is
+/// then not bounded by the storage. Such views are read only up to this many elements, so
+/// that a few header bytes cannot demand terabytes.
+const MAX_EXPANDED: usize = 1 << 24;
+/// deflate cannot compress by more than ~1032:1; a larger claimed ratio is a lie.
+const MAX_DEFLATE_RATIO: u64 = 1100;
+
+/// The file's bytes: a read-only map of a file, or a buffer (for [`PyTorchFile::from_bytes`]).
+enum Bytes {
+    Map(Mmap),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Map(m) => m,
+            Bytes::Owned(v) => v,
+        }
+    }
+}
+
+/// Where a storage's bytes are.
+#[derive(Clone, Debug)]
+enum Loc {
+    /// `len` bytes at `start` of the file (STORED zip entries, legacy storages).
+    Slice { start: usize, len: usize },
+    /// A compressed zip entry (by index), inflated on read to `size` bytes.
+    Deflated { entry: usize, size: usize },
+}
+
+impl Loc {
+    fn len(&self) -> usize {
+        match *self {
+            Loc::Slice { len, .. } => len,
+            Loc::Deflated { size, .. } => size,
+        }
+    }
+}
+
+/// How to read one listed tensor.
+#[derive(Clone, Debug)]
+struct Layout {
+    loc: Loc,
+    /// First element, in elements from the start of the storage bytes.
+    offset: usize,
+    shape: Vec<usize>,
+    stride: Vec<usize>,
+}
+
+/// A PyTorch checkpoint file (zip or legacy format).
+pub struct PyTorchFile {
+    path: PathBuf,
+    bytes: Bytes,
+    format: &'static str,
+    big_endian: bool,
+    tensors: Vec<TensorInfo>,
+    /// Per tensor; `None` when `problem` is set or the dtype cannot be read.
+    layouts: Vec<Option<Layout>>,
+}
+
+/// One tensor as found in the pickle, before its storage is located.
+struct Found {
+    name: String,
+    tensor: TensorRef,
+}
+
+impl PyTorchFile {
+    /// Open a checkpoint: memory-map it and parse its pickle; storages are read lazily.
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        // SAFETY: read-only map; see the safetensors reader.
+        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+        Self::parse(path, Bytes::Map(map))
+    }
+
+    /// Parse a checkpoint held in memory; `path` only names it in messages. This is the
+    /// entry point of the fuzz target.
+    pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Self> {
+        Self::parse(path, Bytes::Owned(bytes))
+    }
+
+    fn parse(path: &Path, bytes: Bytes) -> Result<Self> {
+        let b: &[u8] = &bytes;
+        let (format, big_endian, found, locate) =
+            if b.starts_with(b"PK\x03\x04") || b.starts_with(b"PK\x05\x06") {
+                let z = parse_zip(path, b)?;
+                ("pytorch", z.big_endian, z.found, Locator::Zip(z.entries))
+            } else if b.first() == Some(&0x80) {
+                let l = parse_legacy(path, b)?;
+                (
+                    "pytorch (legacy)",
+                    l.big_endian,
+                    l.found,
+                    Locator::Legacy(l.storages),
+                )
+            } else if b.get(257..262) == Some(b"ustar") {
+                return Err(Error::format(
+                    path,
+                    "a tar-based checkpoint of PyTorch < 0.1.10 is not supported: \
+                 re-save it with a current torch",
+                ));
+            } else {
+                return Err(Error::format(
+                    path,
+                    format!(
+                        "not a PyTorch checkpoint: neither a zip archive (torch >= 1.6) nor a \
+                     pickle (legacy torch.save); first bytes {:02x?}",
+                        &b[..b.len().min(8)]
+                    ),
+                ));
+            };
+        let mut tensors = Vec::with_capacity(found.len());
+        let mut layouts = Vec::with_capacity(found.len());
+        for f in found {
+            let t = &f.tensor;
+            let dtype = t.storage.stype.dtype.clone();
+            let (layout, problem) = match locate.find(&t.storage.key) {
+                Err(p) => (None, Some(p)),
+                Ok(loc) => match check_view(t, &loc) {
+                    Ok(offset) => (
+                        Some(Layout {
+                            loc,
+                            offset,
+                            shape: t.shape.clone(),
+                            stride: t.stride.clone(),
+                        }),
+                        None,
+                    ),
+                    Err(p) => (None, Some(p)),
+                },
+            };
+            tensors.push(TensorInfo {
+                role: None,
+                name: f.name,
+                shape: t.shape.clone(),
+                dtype,
+                file: path.to_path_buf(),
+                problem,
+            });
+            layouts.push(layout);
+        }
+        Ok(PyTorchFile {
+            path: path.to_path_buf(),
+            bytes,
+            format,
+            big_endian,
+            tensors,
+            layouts,
+        })
+    }
+}
+
+/// Validate a view against its storage's size; the element offset of its first element.
+fn check_view(t: &TensorRef, loc: &Loc) -> std::result::Result<usize, String> {
+    let es = t.storage.stype.elem_size;
+    let Some(es) = es else {
+        // Non-float, unknown size: the tensor is listed and skipped, not read.
+        return Ok(0);
+    };
+    let avail = loc.len() / es;
+    if loc.len() % es != 0 {
+        return Err(format!(
+            "storage '{}' has {} bytes, not a multiple of the {es}-byte {} elements",
+            t.storage.key,
+            loc.len(),
+            t.storage.stype.dtype
+        ));
+    }
+    let numel = t
+        .shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or("shape overflows")?;
+    // A legacy storage view shifts and bounds the tensor's storage.
+    let (base, limit) = match t.storage.view {
+        Some((o, n)) => {
+            let end = o.checked_add(n).filter(|&e| e <= avail as u64);
+            if end.is_none() {
+                return Err(format!(
+                    "storage view [{o}, +{n}) lies outside storage '{}' of {avail} elements",
+                    t.storage.key
+                ));
+            }
+            (o as usize, n as usize)
+        }
+        None => (0, avail),
+    };
+    let offset = usize::try_from(t.offset).map_err(|_| "storage offset too large")?;
+    if numel == 0 {
+        return Ok(base);
+    }
+    // Last element touched: offset + Σ (size_i − 1)·stride_i.
+    let last = t
+        .shape
+        .iter()
+        .zip(&t.stride)
+        .try_fold(offset, |a, (&d, &s)| a.checked_add((d - 1).checked_mul(s)?))
+        .ok_or("strides overflow")?;
+    if last >= limit {
+        return Err(format!(
+            "view (offset {offset}, size {:?}, stride {:?}) reaches element {last} of \
+             storage '{}' which has {limit} (truncated?)",
+            t.shape, t.stride, t.storage.key
+        ));
+    }
+    if numel > limit && numel > MAX_EXPANDED {
+        return Err(format!(
+            "view of {numel} elements over a storage of {limit} (overlapping strides): \
+             refusing to expand beyond {MAX_EXPANDED} elements"
+        ));
+    }
+    Ok(base + offset)
+}
+
+/// Finds a storage's bytes by key.
+enum Locator {
+    /// Zip entries `data/<key>`: location or a problem.
+    Zip(HashMap<String, std::result::Result<Loc, String>>),
+    /// Legacy storages by key.
+    Legacy(HashMap<String, std::result::Result<Loc, String>>),
+}
+
+impl Locator {
+    fn find(&self, key: &str) -> std::result::Result<Loc, String> {
+        let (m, what) = match self {
+            Locator::Zip(m) => (m, "zip entry data/"),
+            Locator::Legacy(m) => (m, "legacy storage "),
+        };
+        match m.get(key) {
+            Some(r) => r.clone(),
+            None => Err(format!("{what}{key} is missing (truncated?)")),
+        }
+    }
+}
+
+struct ZipParsed {
+    big_endian: bool,
+    found: Vec<Found>,
+    entries: HashMap<String, std::result::Result<Loc, String>>,
+}
+
+/// Where a zip entry's data are, without reading them.
+fn zip_loc(
+    ar: &mut zip::ZipArchive<Cursor<&[u8]>>,
+    index: usize,
+    file_len: usize,
+) -> std::result::Result<Loc, String> {
+    let f = ar.by_index_raw(index).map_err(|e| e.to_string())?;
+    let start = f.data_start().ok_or("no local header")?;
+    let csize = f.compressed_size();
+    let size = f.size();
+    let end = start.checked_add(csize).filter(|&e| e <= file_len as u64);
+    if end.is_none() {
+        return Err(format!(
+            "entry data [{start}, +{csize}) run past the end of the {file_len}-byte file \
+             (truncated?)"
+        ));
+    }
+    match f.compression() {
+        zip::CompressionMethod::Stored if csize == size => Ok(Loc::Slice {
+            start: start as usize,
+            len: csize as usize,
+        }),
+        zip::CompressionMethod::Deflated
+            if size
+                <= csize
+                    .saturating_mul(MAX_DEFLATE_RATIO)
+                    .saturating_add(1 << 16) =>
+        {
+            Ok(Loc::Deflated {
+                entry: index,
+                size: usize::try_from(size).map_err(|_| "entry too large")?,
+            })
+        }
+        m => Err(format!(
+            "unsupported zip entry ({m:?}, {csize} bytes stored for {size})"
+        )),
+    }
+}
+
+/// The bytes of a located storage or entry: borrowed from the file when stored.
+fn loc_bytes<'a>(bytes: &'a [u8], loc: &Loc) -> std::result::Result<Cow<'a, [u8]>, String> {
+    match *loc {
+        Loc::Slice { start, len } => bytes
+            .get(start..start.saturating_add(len))
+            .map(Cow::Borrowed)
+            .ok_or_else(|| "data lie past the end of the file".to_string()),
+        Loc::Deflated { entry, size } => {
+            let mut ar = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| e.to_string())?;
+            let f = ar.by_index(entry).map_err(|e| e.to_string())?;
+            let mut buf = Vec::with_capacity(size);
+            f.take(size as u64)
+                .read_to_end(&mut buf)
+                .map_err(|e| format!("cannot inflate ({e})"))?;
+            if buf.len() != size {
+                return Err(format!("inflated to {} bytes, expected {size}", buf.len()));
+            }
+            Ok(Cow::Owned(buf))
+        }
+    }
+}
+
+fn parse_zip(path: &Path, bytes: &[u8]) -> Result<ZipParsed> {
+    let mut ar = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| {
+        Error::format(
+            path,
+            format!("not a readable PyTorch zip checkpoint (truncated or corrupt?): {e}"),
+        )
+    })?;
+    let names: Vec<String> = ar
+        .file_names()
+        .map(|n| n.map(|n| n.into_owned()))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| Error::format(path, format!("bad zip entry name: {e}")))?;
+    // The record folder is that of `data.pkl` (torch: the archive's one top-level folder);
+    // the shallowest wins if a file was re-zipped with extra folders.
+    let pkl = names
+        .iter()
+        .filter(|n| *n == "data.pkl" || n.ends_with("/data.pkl"))
+        .min_by_key(|n| n.matches('/').count())
+        .ok_or_else(|| {
+            Error::format(
+                path,
+                "a zip archive without data.pkl: not a torch.save checkpoint",
+            )
+        })?
+        .clone();
+    let prefix = &pkl[..pkl.len() - "data.pkl".len()];
+    let index: HashMap<&str, usize> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
+    let read_small = |ar: &mut zip::ZipArchive<Cursor<&[u8]>>, i: usize| {
+        let loc = zip_loc(ar, i, bytes.len())?;
+        if loc.len() as u64 > MAX_PICKLE {
+            return Err(format!("{} bytes", loc.len()));
+        }
+        loc_bytes(bytes, &loc).map(|c| c.into_owned())
+    };
+    let big_endian = match index.get(format!("{prefix}byteorder").as_str()) {
+        None => false,
+        Some(&i) => {
+            let b = read_small(&mut ar, i)
+                .map_err(|e| Error::format(path, format!("cannot read byteorder: {e}")))?;
+            match b.trim_ascii() {
+                b"little" => false,
+                b"big" => true,
+                other => {
+                    return Err(Error::format(
+                        path,
+                        format!(
+                            "byteorder is '{}', expected little or big",
+                            String::from_utf8_lossy(&other[..other.len().min(16)])
+                        ),
+                    ))
+                }
+            }
+        }
+    };
+    let is_torchscript = names.iter().any(|n| {
+        n.starts_with(&format!("{prefix}code/")) || n == &format!("{prefix}constants.pkl")
+    });
+    let pkl_bytes = read_small(&mut ar, index[pkl.as_str()])
+        .map_err(|e| Error::format(path, format!("cannot read {pkl}: {e}")))?;
+    let u = pickle::unpickle(&pkl_bytes, 0, Persistent::Storages).map_err(|e| {
+        let hint = if is_torchscript && !e.contains("TorchScript") {
+            " (the archive holds TorchScript code: torch.jit.save, not torch.save)"
+        } else {
+            ""
+        };
+        Error::format(path, format!("{pkl}: {e}{hint}"))
+    })?;
+    let found = found_tensors(&u);
+    let mut entries = HashMap::new();
+    for f in &found {
+        let key = &f.tensor.storage.key;
+        if entries.contains_key(key) {
+            continue;
+        }
+        let name = format!("{prefix}data/{key}");
+        let loc = match index.get(name.as_str()) {
+            Some(&i) => zip_loc(&mut ar, i, bytes.len()).map_err(|e| format!("{name}: {e}")),
+            None => Err(format!("zip entry {name} is missing")),
+        };
+        entries.insert(key.clone(), loc);
+    }
+    Ok(ZipParsed {
+        big_endian,
+        found,
+        entries,
+    })
+}
+
+fn found_tensors(u: &Unpickled) -> Vec<Found> {
+    pickle::collect_tensors(u)
+        .into_iter()
+        .map(|(name, tensor)| Found { name, tensor })
+        .collect()
+}
+
+struct LegacyParsed {
+    big_endian: bool,
+    found: Vec<Found>,
+    storages: HashMap<String, std::result::Result<Loc, String>>,
+}
+
+fn parse_legacy(path: &Path, bytes: &[u8]) -> Result<LegacyParsed> {
+    let fmt =
+        |what: &str, e: String| Error::format(path, format!("legacy checkpoint, {what}: {e}"));
+    let magic =
+        pickle::unpickle(bytes, 0, Persistent::Refuse).map_err(|e| fmt("magic number", e))?;
+    if !matches!(magic.obj(magic.root), Some(Obj::BigInt(b)) if b[..] == LEGACY_MAGIC) {
+        // A bare pickle (pickle.dump of a state dict) is not what torch.save writes, and
+        // torch.load rejects it too.
+        return Err(Error::format(
+            path,
+            "a pickle without torch's magic number: not a torch.save checkpoint",
+        ));
+    }
+    let proto =
+        pickle::unpickle(bytes, magic.end, Persistent::Refuse).map_err(|e| fmt("protocol", e))?;
+    if proto.root != Value::Int(LEGACY_PROTOCOL) {
+        return Err(Error::format(
+            path,
+            format!(
+                "legacy checkpoint with protocol {:?}, expected 1001",
+                proto.root
+            ),
+        ));
+    }
+    let sys =
+        pickle::unpickle(bytes, proto.end, Persistent::Refuse).map_err(|e| fmt("sys info", e))?;
+    let mut big_endian = false;
+    if let Some(Obj::Dict(items)) = sys.obj(sys.root) {
+        for (k, v) in items {
+            if sys.str(*k) == Some("little_endian") {
+                big_endian = *v == Value::Bool(false);
+            }
+        }
+    }
+    let obj = pickle::unpickle(bytes, sys.end, Persistent::Storages)
+        .map_err(|e| fmt("object pickle", e))?;
+    let found = found_tensors(&obj);
+    // Every storage the object pickle refers to, with the element size of its first
+    // occurrence (torch.load sizes the storage by that one).
+    let mut elem: HashMap<String, Option<usize>> = HashMap::new();
+    for h in &obj.heap {
+        if let Obj::Storage(s) = h {
+            elem.entry(s.key.clone()).or_insert(s.stype.elem_size);
+        }
+    }
+    let mut storages = HashMap::new();
+    let keys = match pickle::unpickle(bytes, obj.end, Persistent::Refuse) {
+        Ok(k) => k,
+        // Truncated before the key list: the tensors are listed, none is readable.
+        Err(e) => {
+            for f in &found {
+                storages.insert(
+                    f.tensor.storage.key.clone(),
+                    Err(format!("storage key list unreadable ({e})")),
+                );
+            }
+            return Ok(LegacyParsed {
+                big_endian,
+                found,
+                storages,
+            });
+        }
+    };
+    let key_list: Vec<String> = match keys.obj(keys.root) {
+        Some(Obj::List(l)) | Some(Obj::Tuple(l)) => l
+            .iter()
+            .filter_map(|v| keys.str(*v).map(String::from))
+            .collect(),
+        _ => {
+            return Err(Error::format(
+                path,
+                "legacy checkpoint: storage keys are not a list",
+            ))
+        }
+    };
+    // Walk the storages in key-list order: count (8 bytes) then count × element size bytes.
+    let mut pos = keys.end;
+    let mut broken: Option<String> = None;
+    for key in key_list {
+        if let Some(b) = &broken {
+            storages.insert(key, Err(b.clone()));
+            continue;
+        }
+        let Some(&es) = elem.get(&key) else {
+            broken = Some(format!(
+                "storage '{key}' is in the key list but used by no tensor"
+            ));
+            continue;
+        };
+        let Some(es) = es else {
+            broken = Some(format!(
+                "storage '{key}' has an element type of unknown size; later storages cannot be found"
+            ));
+            storages.insert(key, Err(broken.clone().unwrap()));
+            continue;
+        };
+        let count = bytes.get(pos..pos + 8).map(|c| {
+            let c: [u8; 8] = c.try_into().unwrap();
+            if big_endian {
+                u64::from_be_bytes(c)
+            } else {
+                u64::from_le_bytes(c)
+            }
+        });
+        let start = pos + 8;
+        let len = count.and_then(|n| usize::try_from(n).ok()?.checked_mul(es));
+        match (count, len) {
+            (Some(_), Some(len)) if start.checked_add(len).is_some_and(|e| e <= bytes.len()) => {
+                storages.insert(key, Ok(Loc::Slice { start, len }));
+                pos = start + len;
+            }
+            _ => {
+                let msg = format!(
+                    "storage '{key}' at byte {pos} runs past the end of the {}-byte file (truncated?)",
+                    bytes.len()
+                );
+                storages.insert(key, Err(msg.clone()));
+                broken = Some(format!("an earlier storage is unreadable: {msg}"));
+            }
+        }
+    }
+    Ok(LegacyParsed {
+        big_endian,
+        found,
+        storages,
+    })
+}
+
+/// Decode a strided view of `storage` (raw bytes, `es`-byte elements) to row-major f64.
+fn decode_view(
+    storage: &[u8],
+    dtype: &DType,
+    big_endian: bool,
+    l: &Layout,
+) -> std::result::Result<Vec<f64>, String> {
+    let es = elem_size(dtype).ok_or("unsupported dtype")?;
+    let numel: usize = l.shape.iter().product();
+    // Row-major strides; size-1 dimensions may carry any stride.
+    let mut contiguous = true;
+    let mut expect = 1usize;
+    for (&d, &s) in l.shape.iter().zip(&l.stride).rev() {
+        if d != 1 && s != expect {
+            contiguous = false;
+        }
+        expect = expect.saturating_mul(d);
+    }
+    let gathered;
+    let raw: &[u8] = if numel == 0 {
+        &[]
+    } else if contiguous {
+        storage
+            .get(l.offset * es..(l.offset + numel) * es)
+            .ok_or("view out of bounds")?
+    } else {
+        // Walk the view in row-major order; the innermost dimension is a strided run.
+        let nd = l.shape.len();
+        let (inner, istride) = (l.shape[nd - 1], l.stride[nd - 1]);
+        let mut out = Vec::with_capacity(numel * es);
+        let mut idx = vec![0usize; nd - 1];
+        let mut base = l.offset;
+        'outer: loop {
+            for j in 0..inner {
+                let o = (base + j * istride) * es;
+                out.extend_from_slice(storage.get(o..o + es).ok_or("view out of bounds")?);
+            }
+            for k in (0..nd - 1).rev() {
+                idx[k] += 1;
+                // Wrapping: a size-1 dimension may carry any stride (checked views only bound
+                // (size − 1)·stride), so the carry can pass through huge values; the net
+                // result is exact modulo 2^64 and back in bounds.
+                base = base.wrapping_add(l.stride[k]);
+                if idx[k] < l.shape[k] {
+                    continue 'outer;
+                }
+                base = base.wrapping_sub(l.stride[k].wrapping_mul(l.shape[k]));
+                idx[k] = 0;
+            }
+            break;
+        }
+        gathered = out;
+        &gathered
+    };
+    let values = if big_endian && es > 1 {
+        let swapped: Vec<u8> = raw
+            .chunks_exact(es)
+            .flat_map(|c| c.iter().rev().copied())
+            .collect();
+        decode_le(&swapped, dtype)
+    } else {
+        decode_le(raw, dtype)
+    };
+    values.ok_or_else(|| "cannot decode".to_string())
+}
+
+impl TensorSource for PyTorchFile {
+    fn format_name(&self) -> &str {
+        self.format
+    }
+    fn files(&self) -> Vec<PathBuf> {
+        vec![self.path.clone()]
+    }
+    fn tensors(&self) -> &[TensorInfo] {
+        &self.tensors
+    }
+    fn read_f64(&self, index: usize) -> Result<Vec<f64>> {
+        let info = &self.tensors[index];
+        let err = |m: String| Error::tensor(&self.path, &info.name, m);
+        if let Some(p) = &info.problem {
+            return Err(err(p.clone()));
+        }
+        if !info.dtype.is_float() {
+            return Err(err(format!(
+                "unsupported dtype {} (weights must be F64, F32, F16 or BF16)",
+                info.dtype
+            )));
+        }
+        let l = self.layouts[index]
+            .as_ref()
+            .ok_or_else(|| err("no data".into()))?;
+        let storage = loc_bytes(&self.bytes, &l.loc).map_err(err)?;
+        decode_view(&storage, &info.dtype, self.big_endian, l).map_err(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout(offset: usize, shape: &[usize], stride: &[usize]) -> Layout {
+        Layout {
+            loc: Loc::Slice { start: 0, len: 0 },
+            offset,
+            shape: shape.to_vec(),
+            stride: stride.to_vec(),
+        }
+    }
+
+    fn f32s(v: &[f32], big: bool) -> Vec<u8> {
+        v.iter()
+            .flat_map(|x| {
+                if big {
+                    x.to_be_bytes()
+                } else {
+                    x.to_le_bytes()
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn gathers_transposed_sliced_and_broadcast_views() {
+        // Storage 0..12 as a 3x4 row-major matrix.
+        let s: Vec<f32> = (0..12).map(|x| x as f32).collect();
+        let b = f32s(&s, false);
+        // Transpose: shape (4, 3), strides (1, 4).
+        let t = decode_view(&b, &DType::F32, false, &layout(0, &[4, 3], &[1, 4])).unwrap();
+        assert_eq!(t, [0., 4., 8., 1., 5., 9., 2., 6., 10., 3., 7., 11.]);
+        // Rows 1..3, every other column: offset 4, strides (4, 2).
+        let t = decode_view(&b, &DType::F32, false, &layout(4, &[2, 2], &[4, 2])).unwrap();
+        assert_eq!(t, [4., 6., 8., 10.]);
+        // expand: stride 0.
+        let t = decode_view(&b, &DType::F32, false, &layout(1, &[2, 3], &[0, 1])).unwrap();
+        assert_eq!(t, [1., 2., 3., 1., 2., 3.]);
+        // A size-1 dimension with an absurd stride is legal and must not overflow.
+        let t = decode_view(
+            &b,
+            &DType::F32,
+            false,
+            &layout(0, &[1, 2, 2], &[usize::MAX, 1, 4]),
+        )
+        .unwrap();
+        assert_eq!(t, [0., 4., 1., 5.]);
+        // 0-d and empty.
+        let t = decode_view(&b, &DType::F32, false, &layout(5, &[], &[])).unwrap();
+        assert_eq!(t, [5.]);
+        let t = decode_view(&b, &DType::F32, false, &layout(0, &[0, 3], &[3, 1])).unwrap();
+        assert!(t.is_empty());
+        // Big-endian, contiguous and gathered.
+        let bb = f32s(&s, true);
+        let t = decode_view(&bb, &DType::F32, true, &layout(2, &[3], &[1])).unwrap();
+        assert_eq!(t, [2., 3., 4.]);
+        let t = decode_view(&bb, &DType::F32, true, &layout(0, &[2, 2], &[1, 4])).unwrap();
+        assert_eq!(t, [0., 4., 1., 5.]);
+    }
+
+    #[test]
+    fn garbage_is_a_format_error() {
+        let p = Path::new("x.pt");
+        for b in [
+            &b""[..],
+            b"PK\x03\x04",
+            b"\x80",
+            b"\x80\x02K\x01.",
+            b"hello world",
+        ] {
+            let e = PyTorchFile::from_bytes(p, b.to_vec()).err().unwrap();
+            assert!(e.to_string().starts_with("x.pt: "), "{e}");
+        }
+    }
+}
