@@ -406,7 +406,7 @@ pub fn plan_layers(tensors: &[TensorInfo], opts: &LayerOptions) -> Vec<LayerPlan
             Some(format!("{}-D tensor: not a layer weight", t.shape.len()))
         } else if t.name.ends_with(".bias") {
             Some("bias: not a layer weight".into())
-        } else if named_weights && !is_weight_name(&t.name) {
+        } else if named_weights && !is_weight_name(&t.name) && t.role.is_none() {
             Some("not a '*.weight' tensor (buffer or table); --all-tensors analyses it".into())
         } else if t.shape.contains(&0) {
             Some(format!("empty tensor (shape {:?})", t.shape))
@@ -435,6 +435,10 @@ pub fn plan_layers(tensors: &[TensorInfo], opts: &LayerOptions) -> Vec<LayerPlan
             } else {
                 None
             };
+        }
+        // What the graph says the tensor is (ONNX: MatMul/Gemm/Conv weight).
+        if let Some(role) = &t.role {
+            plan.note = Some(role.clone());
         }
         // Blocks analysed on their own: the gates of a recurrent weight, Q/K/V of a fused
         // projection. The stacked matrix keeps its own row.
