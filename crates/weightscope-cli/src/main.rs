@@ -130,7 +130,7 @@ enum PlMethodArg {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum SolverArg {
-    /// Gram matrix + symmetric eigenvalues; SVD when the spectrum spans > 1e9.
+    /// Gram matrix + symmetric eigenvalues; SVD when the spectrum spans > 1e11.
     Auto,
     /// Always Gram + symmetric eigenvalues (fastest; small λ only to ~1e-16·λmax).
     Gram,
@@ -605,6 +605,13 @@ fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode> {
     };
 
     let plans = weightscope::analyze::plan(src.as_ref(), &opts);
+    if opts.filter.is_some() && plans.is_empty() {
+        anyhow::bail!(
+            "--layers {} matches no tensor of {} (see `weightscope describe`)",
+            args.model.layers.as_deref().unwrap_or(""),
+            path.display()
+        );
+    }
     let total: f64 = plans
         .iter()
         .filter(|p| p.skip.is_none() && !done.contains_key(&(p.layer_id, p.slice_id)))

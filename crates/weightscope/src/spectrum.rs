@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Solver {
-    /// Gram + symmetric eigenvalues, with an SVD when λmin < 1e-9·λmax.
+    /// Gram + symmetric eigenvalues, with an SVD when λmin < 1e-11·λmax.
     #[default]
     Auto,
     /// Always Gram + symmetric eigenvalues (fastest; small eigenvalues only to ≈ ε·λmax).
@@ -42,18 +42,20 @@ pub enum Precision {
     /// Double precision: agrees with weightwatcher (which uses float64 LAPACK) to ~1e-12.
     #[default]
     F64,
-    /// Single precision: ~2× faster; eigenvalues to ≈ 1e-7 relative above ε₃₂·λmax.
+    /// Single precision for the Gram product (or the SVD), f64 for the eigenvalues of the
+    /// Gram matrix: faster, eigenvalues to ≈ 1e-6 relative near λmax.
     F32,
 }
 
 /// Gram route's λmin/λmax below which [`Solver::Auto`] switches to the SVD. The Gram route's
-/// absolute error is ≈ c·ε·λmax (c of order 10–100), so above this ratio every eigenvalue keeps
-/// a relative accuracy of ≈ 1e-5 or better (≈ 1e-13 near λmax, where the power-law tail
-/// lives), and every one is far above numpy's rank tolerance (σ > σmax·N·ε, i.e.
-/// λ > λmax·N²ε² ≈ 1e-24·λmax): hard rank, entropy and the fit come out as from an SVD.
-/// Below it (numerically rank-deficient or very ill-conditioned layers) the SVD is used.
-/// A square Gaussian 4096 × 4096 layer has λmin/λmax ≈ 1/(4N²) ≈ 1.5e-8: Gram.
-pub const AUTO_SVD_RATIO: f64 = 1e-9;
+/// absolute error is ≈ c·ε·λmax (c of order 10–100, ≈ 1e-14·λmax), so above this ratio every
+/// eigenvalue is certainly a non-zero singular value squared, far above numpy's rank tolerance
+/// (σ > σmax·N·ε, i.e. λ > λmax·N²ε² ≈ 1e-24·λmax): hard rank and entropy come out as from an
+/// SVD, and the eigenvalues near λmax, where the power-law tail lives, are exact to ≈ 1e-13.
+/// Only the very smallest ones lose relative accuracy (≤ ≈ 1e-3 at the threshold). Below it
+/// (numerically rank-deficient layers) the SVD is used. A square Gaussian 4096 × 4096 layer
+/// has λmin/λmax ≈ 1/(4N²) ≈ 1.5e-8 (rarely below 1e-10): Gram.
+pub const AUTO_SVD_RATIO: f64 = 1e-11;
 
 /// Why the eigen-solver failed (it does not converge on NaN/Inf input; callers check first).
 #[derive(Debug, thiserror::Error)]
@@ -131,9 +133,13 @@ fn gram_eig<T: Real>(w: MatRef<'_, T>) -> Result<Vec<f64>, NoConvergence> {
         T::one_impl(),
         Par::Seq,
     );
-    let mut s = faer::diag::Diag::<T>::zeros(m);
+    // The eigenvalues are taken in f64 whatever T: the product is where the flops are
+    // (N·M² against 4/3·M³), and faer's single-precision tridiagonal solver loses ~M·ε₃₂
+    // relative accuracy (1e-4 at M = 4096) where the f32 Gram itself is good to ~1e-7.
+    let x = Mat::<f64>::from_fn(m, m, |i, j| if i >= j { x[(i, j)].to_f64() } else { 0.0 });
+    let mut s = faer::diag::Diag::<f64>::zeros(m);
     let par = Par::Seq;
-    let scratch = faer::linalg::evd::self_adjoint_evd_scratch::<T>(
+    let scratch = faer::linalg::evd::self_adjoint_evd_scratch::<f64>(
         m,
         faer::linalg::evd::ComputeEigenvectors::No,
         par,
@@ -148,7 +154,7 @@ fn gram_eig<T: Real>(w: MatRef<'_, T>) -> Result<Vec<f64>, NoConvergence> {
         Default::default(),
     )
     .map_err(|_| NoConvergence)?;
-    Ok(s.column_vector().iter().map(|v| v.to_f64()).collect())
+    Ok(s.column_vector().iter().copied().collect())
 }
 
 fn svd_squared<T: Real>(w: MatRef<'_, T>) -> Result<Vec<f64>, NoConvergence> {
