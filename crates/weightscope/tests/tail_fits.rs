@@ -161,3 +161,205 @@ fn densities_and_ratio_test_reproduce_powerlaw_at_its_parameters() {
         "at powerlaw's parameters: worst rel. loglikelihood {worst_ll:e}, R (rel. to LL) {worst_r:e}, p {worst_p:e}"
     );
 }
+
+/// Where powerlaw's Nelder–Mead result is not the maximum of the likelihood, and why. Every
+/// other (sample, model) pair is expected to agree with powerlaw to its optimiser tolerance.
+fn powerlaw_artefact(name: &str, alt: &str) -> Option<&'static str> {
+    match (alt, name) {
+        ("truncated_power_law", "gauss_1000x500" | "conv_64x32x3x3" | "rankdef_300x200") => {
+            Some("TPL alpha stuck on powerlaw's lower bound 0; the MLE has alpha < 0")
+        }
+        ("truncated_power_law", "pareto_mu2.5_500x250" | "sample_pareto_a4_n2000") => {
+            Some("TPL alpha stuck on powerlaw's upper bound 3")
+        }
+        ("lognormal", "spiked_400x200" | "pareto_mu2.5_500x250") => Some(
+            "runaway mu (-766, -561) with an underflowed normaliser; the maximum is the PL limit",
+        ),
+        ("lognormal", "synth_pareto_a2.2_n2000") => {
+            Some("stopped early on the ridge towards the PL limit (mu -414; the MLE has mu -751)")
+        }
+        (
+            "stretched_exponential",
+            "spiked_400x200"
+            | "heavy_600x300"
+            | "pareto_mu1.5_500x250"
+            | "pareto_mu2.5_500x250"
+            | "sample_pareto_a2.5_n300"
+            | "sample_pareto_a4_n2000"
+            | "sample_ties_a2.5_n300_round2"
+            | "synth_pareto_a2.2_n2000",
+        ) => Some("stopped on the (lambda, beta) ridge towards the PL limit beta -> 0"),
+        _ => None,
+    }
+}
+
+fn our_params(fits: &AlternativeFits, alt: &str) -> Vec<(&'static str, f64)> {
+    match alt {
+        "truncated_power_law" => vec![
+            ("alpha", fits.truncated_power_law.alpha),
+            ("Lambda", fits.truncated_power_law.lambda),
+        ],
+        "exponential" => vec![("Lambda", fits.exponential.lambda)],
+        "lognormal" => vec![
+            ("mu", fits.lognormal.mu.unwrap_or(f64::NAN)),
+            ("sigma", fits.lognormal.sigma.unwrap_or(f64::NAN)),
+        ],
+        "stretched_exponential" => vec![
+            (
+                "Lambda",
+                fits.stretched_exponential.lambda.unwrap_or(f64::NAN),
+            ),
+            ("beta", fits.stretched_exponential.beta.unwrap_or(f64::NAN)),
+        ],
+        _ => unreachable!(),
+    }
+}
+
+fn our_ll(fits: &AlternativeFits, alt: &str) -> f64 {
+    match alt {
+        "truncated_power_law" => fits.truncated_power_law.loglikelihood,
+        "exponential" => fits.exponential.loglikelihood,
+        "lognormal" => fits.lognormal.loglikelihood,
+        "stretched_exponential" => fits.stretched_exponential.loglikelihood,
+        _ => unreachable!(),
+    }
+}
+
+/// Our MLEs against powerlaw 2.0's numerical fits: (1) ours is never below the likelihood of
+/// powerlaw's parameters (evaluated exactly by our code): a certificate that we found the
+/// maximum in all 56 cases; (2) where powerlaw converged, log-likelihoods agree within its
+/// Nelder–Mead tolerance (fatol 1e-4) and parameters within what that tolerance allows along
+/// flat directions; (3) where it did not (documented in `powerlaw_artefact`), ours is higher.
+#[test]
+fn maximum_likelihood_fits_agree_with_powerlaw_where_it_converged() {
+    let (mut worst_ll, mut worst_par, mut worst_par_exp) = (0.0f64, 0.0f64, 0.0f64);
+    let mut n_agree = 0;
+    for (s, nz) in compare_samples() {
+        let name = s["name"].as_str().unwrap();
+        let xmin = f(&s["ww"]["xmin"]);
+        let fits = AlternativeFits::fit(&nz, xmin).unwrap();
+        for alt in ALTS {
+            let a = &s["alternatives"][alt];
+            let ours = our_ll(&fits, alt);
+            if !(alt == "lognormal" && LOGNORMAL_UNDERFLOW.contains(&name)) {
+                let at_theirs: f64 = ll_at_powerlaw_params(&fits.tail, alt, &a["parameters"])
+                    .iter()
+                    .sum();
+                assert!(
+                    ours >= at_theirs - 1e-10 * ours.abs(),
+                    "{name} {alt}: our maximum {ours} below powerlaw's point {at_theirs}"
+                );
+            }
+            let theirs = f(&a["loglikelihood"]);
+            match powerlaw_artefact(name, alt) {
+                Some(why) => {
+                    // Strictly better than powerlaw's (exact) likelihood at its parameters.
+                    let at_theirs: f64 = ll_at_powerlaw_params(&fits.tail, alt, &a["parameters"])
+                        .iter()
+                        .sum();
+                    assert!(
+                        ours > at_theirs + 1e-4,
+                        "{name} {alt} ({why}): {ours} vs {at_theirs}"
+                    );
+                }
+                None => {
+                    n_agree += 1;
+                    let d = (ours - theirs).abs();
+                    assert!(d < 1e-4, "{name} {alt}: loglikelihood {ours} vs {theirs}");
+                    worst_ll = worst_ll.max(d);
+                    for (k, v) in our_params(&fits, alt) {
+                        let w = f(&a["parameters"][k]);
+                        if k == "Lambda" && alt == "truncated_power_law" && (v * xmin) < 1e-6 {
+                            // At (ours) or next to (powerlaw's 4e-12) the PL boundary λ = 0.
+                            assert!(w * xmin < 1e-6, "{name} {alt}: λ {v} vs {w}");
+                            continue;
+                        }
+                        let e = rel(v, w);
+                        if alt == "exponential" {
+                            // The closed form 1/(mean − xmin) against a numerical fit.
+                            worst_par_exp = worst_par_exp.max(e);
+                            assert!(e < 5e-3, "{name} {alt} {k}: {v} vs {}", a["parameters"][k]);
+                        } else {
+                            worst_par = worst_par.max(e);
+                            assert!(e < 5e-3, "{name} {alt} {k}: {v} vs {}", a["parameters"][k]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    eprintln!(
+        "{n_agree} converged powerlaw fits: worst |Δloglikelihood| {worst_ll:e}, worst rel. parameter {worst_par:e} (exponential λ {worst_par_exp:e})"
+    );
+}
+
+/// The best-fit label follows weightwatcher's best_dist rule. On all 14 samples it equals
+/// best_dist applied to WWFit (weightwatcher's own α); powerlaw's Fit differs only where its
+/// power law is capped at α = 3 (sample_pareto_a4_n2000 → S_EXP, synth_exponential → TPL).
+#[test]
+fn best_fit_labels_match_weightwatcher() {
+    for (s, nz) in compare_samples() {
+        let name = s["name"].as_str().unwrap();
+        let fits = AlternativeFits::fit(&nz, f(&s["ww"]["xmin"])).unwrap();
+        let ours = fits.best_fit().as_str();
+        assert_eq!(ours, s["best_dist_ww"].as_str().unwrap(), "{name}");
+        let capped = s["powerlaw_fit"]["power_law"]["noise_flag"]
+            .as_bool()
+            .unwrap();
+        if !capped {
+            assert_eq!(ours, s["best_dist_powerlaw"].as_str().unwrap(), "{name}");
+        }
+    }
+}
+
+/// R and p of our fits against the reference comparisons, where both sides fit the same
+/// model: powerlaw's own comparison when its PL is not capped, else WWFit's (its uncapped α
+/// with powerlaw's alternatives). Exact agreement is not expected: R moves with the
+/// alternative's log-likelihood (≤ 1e-4 apart, above) and the Vuong p with the variance of
+/// the pointwise differences, which is not stationary at the optimum.
+#[test]
+fn ratio_tests_agree_with_the_references_where_the_fits_agree() {
+    let (mut worst_r, mut worst_p, mut worst_n) = (0.0f64, 0.0f64, 0.0f64);
+    for (s, nz) in compare_samples() {
+        let name = s["name"].as_str().unwrap();
+        let fits = AlternativeFits::fit(&nz, f(&s["ww"]["xmin"])).unwrap();
+        let capped = s["powerlaw_fit"]["power_law"]["noise_flag"]
+            .as_bool()
+            .unwrap();
+        let ties = name.contains("ties");
+        let c = fits.columns();
+        for (alt, r, p, model) in [
+            ("truncated_power_law", c.r_tpl, c.p_tpl, BestFit::TPL),
+            ("exponential", c.r_exp, c.p_exp, BestFit::EXP),
+            ("lognormal", c.r_logn, c.p_logn, BestFit::LogN),
+            ("stretched_exponential", c.r_sexp, c.p_sexp, BestFit::SExp),
+        ] {
+            if powerlaw_artefact(name, alt).is_some() {
+                // Our alternative is at least as likely as powerlaw's: R is ≤ theirs (PL side
+                // equal), and for the models containing the PL as a limit R ≤ 0.
+                if alt != "exponential" {
+                    assert!(r <= 1e-9, "{name} {alt}: R {r}");
+                }
+                continue;
+            }
+            let a = &s["alternatives"][alt];
+            let side = if capped && !ties { "ww" } else { "powerlaw" };
+            let reference = &a[side]["pl_vs_alt"]["raw"];
+            let normalized = f(&a[side]["pl_vs_alt"]["normalized"]["R"]);
+            let er = (r - f(&reference["R"])).abs();
+            // p compared on a log scale: it moves with the normalised R.
+            let ep = (p.ln() - f(&reference["p"]).ln()).abs();
+            let nr = fits.compare(BestFit::PL, model).normalized_r;
+            let en = (nr - normalized).abs() / normalized.abs().max(1.0);
+            assert!(er < 1e-4, "{name} {alt}: R {r} vs {}", reference["R"]);
+            assert!(ep < 0.2, "{name} {alt}: p {p} vs {}", reference["p"]);
+            assert!(en < 2e-2, "{name} {alt}: normalized R {nr} vs {normalized}");
+            worst_r = worst_r.max(er);
+            worst_p = worst_p.max(ep);
+            worst_n = worst_n.max(en);
+        }
+    }
+    eprintln!(
+        "R and p vs references: worst |ΔR| {worst_r:e}, |Δ ln p| {worst_p:e}, rel. Δ(normalised R) {worst_n:e}"
+    );
+}
