@@ -749,3 +749,60 @@ fn universality_classes_from_alpha() {
     let json = serde_json::to_string(&universality(1.5).unwrap()).unwrap();
     assert_eq!(json, r#"{"mu":1.0,"universality":"very-heavy"}"#);
 }
+
+/// Properties that hold whatever the data: the PL is a limit of TPL, LOG_N and S_EXP, so their
+/// maxima are never below it (R ≤ 0); narrow and degenerate tails do not break the fits.
+#[test]
+fn alternatives_contain_the_power_law_and_survive_odd_tails() {
+    let mut cases: Vec<Vec<f64>> = vec![
+        pareto_sample(3000, 1.6, 7),
+        pareto_sample(300, 4.0, 8),
+        exponential_sample(400, 9),
+        // A nearly degenerate tail: spread 1e-5 in log (a lognormal with tiny σ).
+        (0..200)
+            .map(|k| 1.0 + 1e-5 * (k as f64 / 200.0).powi(2))
+            .collect(),
+        // Two values; many ties.
+        vec![1.0, 2.0],
+        (0..100).map(|k| 1.0 + (k % 4) as f64).collect(),
+    ];
+    for x in cases.iter_mut() {
+        x.sort_by(f64::total_cmp);
+    }
+    for (i, x) in cases.iter().enumerate() {
+        let fits = AlternativeFits::fit(x, x[0]).unwrap_or_else(|| panic!("case {i}"));
+        let c = fits.columns();
+        for (what, r) in [("tpl", c.r_tpl), ("logn", c.r_logn), ("sexp", c.r_sexp)] {
+            assert!(
+                r <= 1e-8 * fits.power_law.loglikelihood.abs().max(1.0),
+                "case {i} {what}: R {r}"
+            );
+        }
+        for p in [c.p_tpl, c.p_exp, c.p_logn, c.p_sexp] {
+            assert!((0.0..=1.0).contains(&p), "case {i}: p {p}");
+        }
+    }
+    assert!(AlternativeFits::fit(&[1.0, 1.0, 1.0], 1.0).is_none());
+    assert!(AlternativeFits::fit(&[1.0, 2.0], 3.0).is_none());
+}
+
+/// A large sample from x^−1.8 e^−0.02x on [1, ∞) (the fixture's rejection sampler) gives back
+/// its parameters, and TPL is the best fit.
+#[test]
+fn truncated_power_law_recovers_its_parameters() {
+    use rand::{RngExt, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let mut x = Vec::new();
+    while x.len() < 20_000 {
+        let p: f64 = (1.0 - rng.random::<f64>()).powf(-1.0 / 0.8);
+        if rng.random::<f64>() < (-0.02 * (p - 1.0)).exp() {
+            x.push(p);
+        }
+    }
+    x.sort_by(f64::total_cmp);
+    let fits = AlternativeFits::fit(&x, 1.0).unwrap();
+    let t = fits.truncated_power_law;
+    assert!((t.alpha - 1.8).abs() < 0.03, "alpha {}", t.alpha);
+    assert!((t.lambda - 0.02).abs() < 0.003, "lambda {}", t.lambda);
+    assert_eq!(fits.best_fit(), BestFit::TPL);
+}

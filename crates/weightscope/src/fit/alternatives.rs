@@ -342,9 +342,23 @@ fn moments(fam: Family, eta: [f64; 2]) -> Option<Moments> {
             v
         }
     };
+    // Width of the peak at the mode, from the curvature of φ there (and from its slope when
+    // the mode is the end u = 0): the search for the upper limit and the first panels start
+    // at this scale, so a narrow peak cannot fall between the quadrature nodes.
+    let (slope, curvature) = match fam {
+        Family::Tpl => (eta[0] + eta[1] * u0.exp(), -eta[1] * u0.exp()),
+        Family::LogN => (2.0 * eta[0] * u0 + eta[1], -2.0 * eta[0]),
+    };
+    let mut width = 1.0f64;
+    if curvature > 1.0 {
+        width = width.min(1.0 / curvature.sqrt());
+    }
+    if slope < -1.0 {
+        width = width.min(-1.0 / slope);
+    }
     let mut best = envelope(u0);
     let mut prev = best;
-    let mut step = 1.0;
+    let mut step = width;
     let upper;
     loop {
         let u = u0 + step;
@@ -367,10 +381,16 @@ fn moments(fam: Family, eta: [f64; 2]) -> Option<Moments> {
         let w = (phi(u) - phi0).exp();
         [w, w * t[0], w * t[1]]
     };
-    // Breaks at the mode and at a few multiples of the scale help the first subdivision.
-    let breaks: Vec<f64> = [u0, u0 + 0.5 * (upper - u0) / 8.0, u0 + (upper - u0) / 4.0]
-        .into_iter()
-        .collect();
+    // Breaks at the mode, a few peak widths either side, and fractions of the range.
+    let breaks = [
+        u0 - 4.0 * width,
+        u0 - width,
+        u0,
+        u0 + width,
+        u0 + 4.0 * width,
+        u0 + (upper - u0) / 16.0,
+        u0 + (upper - u0) / 4.0,
+    ];
     let r = integrate(integrand, 0.0, upper, &breaks, 1e-13, 0.0);
     if !(r[0] > 0.0 && r.iter().all(|v| v.is_finite())) {
         return None;
@@ -452,7 +472,8 @@ fn brent_root(
 }
 
 /// Find a bracket [lo, hi] of the root of an increasing function g, starting from x0 and
-/// stepping outwards by doubling steps; `None` if none is found within `limit` of x0.
+/// stepping outwards by doubling steps; a step to where g cannot be evaluated (numerically
+/// extreme parameters) is retried shorter. `None` if no bracket is found within `limit`.
 fn bracket_increasing(
     g: &mut impl FnMut(f64) -> Option<f64>,
     x0: f64,
@@ -466,12 +487,20 @@ fn bracket_increasing(
     let dir = if g0 < 0.0 { 1.0 } else { -1.0 };
     let (mut x, mut gx) = (x0, g0);
     let mut step = step0;
+    let mut failures = 0;
     loop {
         let xn = x + dir * step;
         if (xn - x0).abs() > limit {
             return None;
         }
-        let gn = g(xn)?;
+        let Some(gn) = g(xn) else {
+            failures += 1;
+            if failures > 60 {
+                return None;
+            }
+            step /= 4.0;
+            continue;
+        };
         if (gn > 0.0) != (gx > 0.0) || gn == 0.0 {
             return Some(if dir > 0.0 {
                 (x, xn, gx, gn)

@@ -93,7 +93,7 @@ pub fn numpy_sum(a: &[f64]) -> f64 {
 /// (weightwatcher reports 0 there).
 pub fn detx(evals: &[f64]) -> Option<DetX> {
     let n = evals.len();
-    if n < 2 || !(evals[0] < evals[n - 1]) {
+    if n < 2 || evals[0].is_nan() || evals[0] >= evals[n - 1] {
         return None;
     }
     let sum = numpy_sum(evals);

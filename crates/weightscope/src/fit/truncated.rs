@@ -131,11 +131,11 @@ pub fn alpha_hill(sorted: &[f64], k: usize) -> Option<f64> {
         return None;
     }
     let threshold = sorted[n - k - 1];
-    if !(threshold > 0.0) {
+    if threshold.is_nan() || threshold <= 0.0 {
         return None;
     }
     let s = compensated_sum(sorted[n - k..].iter().map(|&x| (x / threshold).ln()));
-    if !(s > 0.0) || !s.is_finite() {
+    if !s.is_finite() || s <= 0.0 {
         return None;
     }
     Some(1.0 + k as f64 / s)
@@ -199,7 +199,7 @@ pub fn bootstrap_pvalue(
     replicates: usize,
     seed: u64,
 ) -> Option<PlGof> {
-    if !(fit.alpha > 1.0) || sorted.is_empty() || replicates == 0 {
+    if fit.alpha.is_nan() || fit.alpha <= 1.0 || sorted.is_empty() || replicates == 0 {
         return None;
     }
     let results: Vec<Option<bool>> = (0..replicates)
