@@ -806,3 +806,52 @@ fn truncated_power_law_recovers_its_parameters() {
     assert!((t.lambda - 0.02).abs() < 0.003, "lambda {}", t.lambda);
     assert_eq!(fits.best_fit(), BestFit::TPL);
 }
+
+/// The column names the report will use.
+#[test]
+fn column_names() {
+    let (s, x) = &compare_samples()[12]; // synth_exponential: every model interior
+    let fits = AlternativeFits::fit(x, f(&s["ww"]["xmin"])).unwrap();
+    let v = serde_json::to_value(fits.columns()).unwrap();
+    let keys: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "best_fit",
+            "tpl_alpha",
+            "tpl_lambda",
+            "exp_lambda",
+            "logn_mu",
+            "logn_sigma",
+            "sexp_lambda",
+            "sexp_beta",
+            "R_tpl",
+            "p_tpl",
+            "R_exp",
+            "p_exp",
+            "R_logn",
+            "p_logn",
+            "R_sexp",
+            "p_sexp"
+        ]
+    );
+    assert_eq!(v["best_fit"], "PL");
+    let fit = fit_power_law(x, PlMethod::Ww).unwrap();
+    let j = |v: Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    let t = weightscope::fit::truncated::alpha_xmax(x, &fit).unwrap();
+    assert_eq!(j(serde_json::to_value(t).unwrap()), ["alpha_xmax"]);
+    let g = bootstrap_pvalue(x, &fit, PlMethod::Ww, 5, 0).unwrap();
+    assert_eq!(j(serde_json::to_value(g).unwrap()), ["pl_pvalue"]);
+    let c = clip_xmax(x, PlMethod::Ww, &ClipXmaxOptions::default()).unwrap();
+    assert_eq!(
+        j(serde_json::to_value(&c).unwrap()),
+        ["num_fingers", "raw_alpha"]
+    );
+    let p = xmin_peak(x, PlMethod::Ww).unwrap();
+    assert_eq!(j(serde_json::to_value(p).unwrap()), ["xmin_peak"]);
+    let d = detx(x).unwrap();
+    assert_eq!(
+        j(serde_json::to_value(d).unwrap()),
+        ["detX_num", "detX_val", "detX_val_rescaled"]
+    );
+}

@@ -50,6 +50,21 @@
 //! non-nested (Vuong) p = erfc(|R| / √(2nσ²)); nested (PL ⊂ TPL) p = P(χ²₁ > 2|R|).
 //! Our columns R_* are the raw R of **PL against the alternative** (R > 0 favours the power
 //! law), as `distribution_compare('power_law', alt)` returns by default.
+//!
+//! The PL of the comparisons is the MLE on the same tail x ≥ xmin (so that PL ⊂ TPL holds
+//! exactly, R_tpl ≤ 0). It is weightwatcher's α except when xmin is tied: WWFit's candidate
+//! inside a block of ties uses only the values from its index on (the fixture
+//! sample_ties_a2.5_n300_round2: 2.5600 against 2.5757 on all 300 tail values, as powerlaw).
+//!
+//! Differences from powerlaw 2.0 / weightwatcher 0.7.7 (measured in tests/tail_fits.rs on
+//! tests/fixtures/diagnosis/powerlaw_compare.json): powerlaw caps the PL at α ≤ 3 and TPL's α
+//! to [0, 3], so its comparisons for steeper tails compare a wrong PL (we never cap); its
+//! Nelder–Mead fits stop on bounds or ridges in 16 of 56 cases (ours are higher there and
+//! never lower anywhere); its lognormal normaliser underflows for μ ≪ ln xmin; its nested
+//! p-value 1 − chi2.cdf rounds to 0 below 1e-16 (ours is accurate); and a p-value for
+//! identical models is NaN there, 1 here. weightwatcher's `WWFit.distribution_compare` treats
+//! (TPL, PL) as non-nested but (PL, TPL) as nested; we use the nested test in both orders,
+//! as powerlaw's `Fit` does.
 
 use super::special::{chi2_1_sf, compensated_sum, erfc, integrate};
 use serde::{Deserialize, Serialize};
@@ -954,7 +969,7 @@ impl AlternativeFits {
             exp_lambda: self.exponential.lambda,
             logn_mu: self.lognormal.mu,
             logn_sigma: self.lognormal.sigma,
-            sexp_lambda: self.stretched_exponential.lambda,
+            sexp_lambda: self.stretched_exponential.lambda.filter(|l| l.is_finite()),
             sexp_beta: self.stretched_exponential.beta,
             r_tpl: tpl.r,
             p_tpl: tpl.p,
@@ -970,7 +985,10 @@ impl AlternativeFits {
 
 /// The distribution-comparison columns of a layer. R_* is Σ(ℓ_PL − ℓ_alt) (R > 0 favours the
 /// power law) and p_* its significance (nested χ² for TPL, Vuong for the others). LOG_N and
-/// S_EXP parameters are empty where their maximum is the power-law limit (R = 0, p = 1).
+/// S_EXP parameters are empty where their maximum is the power-law limit (R = 0, p = 1);
+/// `sexp_lambda` is also empty when it overflows (β → 0: a power law in all but name).
+/// `tpl_alpha` may be ≤ 0 (the cutoff dominates: a hump, not a power law); `tpl_lambda` = 0
+/// means the TPL maximum is the power law itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TailComparison {
     pub best_fit: BestFit,

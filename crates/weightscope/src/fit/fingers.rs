@@ -23,11 +23,12 @@
 //! (`numpy.histogram`), xmin2 = 10^edge, and the candidate xmins are those in
 //! [0.95·xmin2, 1.5·xmin2] **in linear units**. weightwatcher passes
 //! (log10(0.95·xmin2), 1.5·xmin2), a log10 lower bound with a linear upper bound, so in effect
-//! every value below 1.5·xmin2 is a candidate; and with powerlaw 2.0 its call fails on every
-//! layer (`unexpected keyword argument 'distribution'`), with its own fit on every layer
-//! (a tuple xmin). When no candidate falls in the range (tiny layers), we use the candidate
-//! nearest to xmin2, as WWFit snaps a requested xmin to the nearest value; powerlaw fails
-//! there ("No data points in defined range").
+//! every value below 1.5·xmin2 is a candidate. (In 0.7.7 the option fails on every layer
+//! anyway: with powerlaw 2.0 because weightwatcher passes it an unknown `distribution=`
+//! argument, and with its own WWFit because a tuple xmin cannot be snapped to the data.)
+//! When no candidate falls in the range (tiny layers), we use the candidate nearest to xmin2,
+//! as WWFit snaps a requested xmin to the nearest value; powerlaw fails there ("No data
+//! points in defined range"). The fits use the chosen [`PlMethod`]'s candidates, α and D.
 
 use super::power_law::{fit_power_law, scan_xmin, PlMethod, PowerLawFit, POWERLAW_ALPHA_MAX};
 use serde::{Deserialize, Serialize};
@@ -213,16 +214,21 @@ fn pick(
     })
 }
 
-/// Result of xmin-peak.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// Result of xmin-peak. `fit` goes in the usual columns; serialises to the column
+/// `xmin_peak` only (no `Deserialize`: store `xmin_peak` as a plain column).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct XminPeakFit {
+    #[serde(skip)]
     pub fit: PowerLawFit,
     /// 10^(left edge of the fullest log10 bin): weightwatcher's `xmin2`.
     pub xmin_peak: f64,
+    #[serde(skip)]
     pub peak_bin: usize,
     /// The candidate range [0.95, 1.5]·xmin_peak.
+    #[serde(skip)]
     pub xmin_range: (f64, f64),
     /// No candidate in the range: the candidate nearest to `xmin_peak` was used.
+    #[serde(skip)]
     pub snapped: bool,
 }
 

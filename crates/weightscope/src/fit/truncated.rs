@@ -16,14 +16,19 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// A power law normalised on [xmin, xmax]: p(x) = (α−1) x^−α / (xmin^(1−α) − xmax^(1−α)).
+/// Serialises to the column `alpha_xmax` only.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct XmaxTruncatedFit {
     /// The MLE of α (any real value: α ≤ 1 is a proper density on a bounded range).
     pub alpha_xmax: f64,
+    #[serde(skip)]
     pub xmin: f64,
+    #[serde(skip)]
     pub xmax: f64,
     /// Number of values in [xmin, xmax].
+    #[serde(skip)]
     pub n: usize,
+    #[serde(skip)]
     pub loglikelihood: f64,
 }
 
@@ -151,14 +156,16 @@ pub fn alpha_hill_for_fit(sorted: &[f64], fit: &PowerLawFit) -> Option<f64> {
     alpha_hill(sorted, k)
 }
 
-/// Result of the bootstrap goodness-of-fit test.
+/// Result of the bootstrap goodness-of-fit test. Serialises to the column `pl_pvalue` only.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct PlGof {
     /// Fraction of synthetic data sets whose refitted D is ≥ the observed D (CSN: the power
     /// law is ruled out if this is ≤ 0.1).
     pub pl_pvalue: f64,
     /// Number of synthetic data sets that could be fitted (the denominator).
+    #[serde(skip)]
     pub replicates: usize,
+    #[serde(skip)]
     pub d_observed: f64,
 }
 
