@@ -8,7 +8,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
-use weightscope::analyze::{analyze_source, Hooks, LayerResult, Status};
+use weightscope::analyze::{analyze_source, FixFingers, Hooks, LayerResult, Status};
 use weightscope::fit::{MpMethod, PlMethod};
 use weightscope::layers::LayerOptions;
 use weightscope::spectrum::{Precision, Solver};
@@ -139,6 +139,12 @@ enum SolverArg {
 }
 
 #[derive(Clone, Copy, ValueEnum)]
+enum FixFingersArg {
+    ClipXmax,
+    XminPeak,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
 enum MpMethodArg {
     BulkCdf,
     Ww,
@@ -260,7 +266,25 @@ struct AnalyzeArgs {
     /// Bleeding-out, Bulk+Spikes, Bulk-decay, Heavy-Tailed, Rank-collapse.
     #[arg(long)]
     phase: bool,
-    /// Everything above: --mp-fit --randomize --vectors --phase.
+    /// Fit the tail's alternatives to a power law (truncated power law, exponential,
+    /// lognormal, stretched exponential; paper Table 5) by maximum likelihood and test each
+    /// against the power law (log-likelihood ratio R, p-value); best_fit as weightwatcher's rule.
+    #[arg(long)]
+    tail_fits: bool,
+    /// Goodness-of-fit p-value of the power law by B bootstrap replicates (Clauset–Shalizi–
+    /// Newman §4.1; p ≤ 0.1 rules the power law out). Costs B refits per layer.
+    #[arg(long, value_name = "B", default_value_t = 0)]
+    bootstrap: usize,
+    /// Correct finite-size "fingers" before reporting α: clip-xmax drops the top eigenvalues
+    /// while α falls by more than 1 (≤ 10; num_fingers, raw_alpha), xmin-peak searches xmin
+    /// near the peak of the log-ESD histogram.
+    #[arg(long, value_enum)]
+    fix_fingers: Option<FixFingersArg>,
+    /// weightwatcher's detX tail: detX_num, detX_val.
+    #[arg(long)]
+    detx: bool,
+    /// Everything above except --bootstrap and --fix-fingers: --mp-fit --randomize --vectors
+    /// --phase --tail-fits --detx.
     #[arg(long)]
     all: bool,
     /// Worker threads (default: all cores). Output is identical for any value.
@@ -571,6 +595,13 @@ fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode> {
     opts.seed = args.seed;
     opts.vectors = args.vectors || args.all;
     opts.phase = args.phase || args.all;
+    opts.tail_fits = args.tail_fits || args.all;
+    opts.detx = args.detx || args.all;
+    opts.bootstrap = args.bootstrap;
+    opts.fix_fingers = args.fix_fingers.map(|f| match f {
+        FixFingersArg::ClipXmax => FixFingers::ClipXmax,
+        FixFingersArg::XminPeak => FixFingers::XminPeak,
+    });
 
     let path = &args.model.model;
     let src = formats::open(path)?;

@@ -6,7 +6,12 @@ use crate::diagnose::eigenvectors::{self, VectorColumns};
 use crate::diagnose::metrics::{self, EVALS_THRESH, WEAK_RANK_TOLERANCE};
 use crate::diagnose::phase::{self, PhaseEvidence};
 use crate::diagnose::randomization::{self, RandomizationColumns};
+use crate::fit::alternatives::{compare_alternatives, TailComparison};
+use crate::fit::detx::{detx, DetX};
+use crate::fit::fingers::{clip_xmax, xmin_peak, ClipXmaxOptions};
 use crate::fit::marchenko_pastur::{fit_marchenko_pastur, MpFit, MpMethod};
+use crate::fit::truncated::{alpha_hill_for_fit, alpha_xmax, bootstrap_pvalue};
+use crate::fit::universality::universality;
 use crate::fit::{fit_power_law, PlMethod};
 use crate::formats::{self, TensorSource};
 use crate::layers::{self, LayerOptions, LayerPlan};
@@ -46,6 +51,15 @@ pub struct Options {
     pub vectors: bool,
     /// The 5+1 phase (implies an MP fit).
     pub phase: bool,
+    /// Fit the tail's alternatives (truncated power law, exponential, lognormal, stretched
+    /// exponential) and compare each with the power law (`tail` columns, `best_fit`).
+    pub tail_fits: bool,
+    /// Bootstrap replicates of the power-law goodness-of-fit test (0: off).
+    pub bootstrap: usize,
+    /// Correct finite-size "fingers" before reporting α.
+    pub fix_fingers: Option<FixFingers>,
+    /// weightwatcher's detX tail (`detX_num`, `detX_val`).
+    pub detx: bool,
     /// Keep each layer's eigenvalues in the result (`LayerResult::esd`), for plots.
     #[serde(skip)]
     pub keep_esd: bool,
@@ -78,12 +92,26 @@ impl Default for Options {
             seed: 0,
             vectors: false,
             phase: false,
+            tail_fits: false,
+            bootstrap: 0,
+            fix_fingers: None,
+            detx: false,
             keep_esd: false,
             filter: None,
             threads: None,
             max_memory: None,
         }
     }
+}
+
+/// How to correct finite-size "fingers" (a few huge eigenvalues that inflate α).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FixFingers {
+    /// Drop the top eigenvalues while α falls by more than 1 (at most 10).
+    ClipXmax,
+    /// Search xmin near the peak of the log-ESD histogram.
+    XminPeak,
 }
 
 /// One selector of `--layers`.
@@ -196,6 +224,14 @@ pub struct LayerResult {
     pub entropy: Option<f64>,
     /// Share of eigenvalues that are numerically zero (λ < 1e-10·λmax): Rank-collapse (§5.6).
     pub zero_mass: Option<f64>,
+    /// Hill estimator of the tail index over the power-law tail.
+    pub alpha_hill: Option<f64>,
+    /// MLE of α with the pdf normalised on [xmin, xmax] (weightwatcher issue #103).
+    pub alpha_xmax: Option<f64>,
+    /// Tail exponent μ of the entries implied by α (§3.2; empty in the weak class).
+    pub mu: Option<f64>,
+    /// Universality class from α: very-heavy (μ < 2), fat (2 < μ < 4), weak (μ > 4).
+    pub universality: Option<String>,
     /// Why the status is not success.
     pub message: String,
     /// `--mp-fit`: the Marchenko–Pastur bulk.
@@ -210,12 +246,35 @@ pub struct LayerResult {
     /// `--phase`: the 5+1 phase and the evidence used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<PhaseResult>,
+    /// `--tail-fits`: the alternatives to the power law and the likelihood-ratio tests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail: Option<TailComparison>,
+    /// `--fix-fingers`: what was corrected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingers: Option<FingersResult>,
+    /// `--detx`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detx: Option<DetX>,
+    /// `--bootstrap B`: the power law's goodness-of-fit p-value (CSN §4.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pl_pvalue: Option<f64>,
     /// The ESD itself (ascending), kept with `Options::keep_esd` for plots; not serialised.
     #[serde(skip)]
     pub esd: Option<Vec<f64>>,
     /// The first shuffled ESD (with `--randomize` and `keep_esd`); not serialised.
     #[serde(skip)]
     pub rand_esd: Option<Vec<f64>>,
+}
+
+/// The finger correction of a layer.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FingersResult {
+    /// Top eigenvalues removed (clip-xmax; 0 for xmin-peak).
+    pub num_fingers: usize,
+    /// α of the uncorrected fit.
+    pub raw_alpha: f64,
+    /// The log-ESD peak near which xmin was searched (xmin-peak).
+    pub xmin_peak: Option<f64>,
 }
 
 /// The phase of a layer, why, and the evidence.
@@ -264,11 +323,19 @@ impl LayerResult {
             matrix_rank: None,
             entropy: None,
             zero_mass: None,
+            alpha_hill: None,
+            alpha_xmax: None,
+            mu: None,
+            universality: None,
             message: String::new(),
             mp: None,
             randomization: None,
             vectors: None,
             phase: None,
+            tail: None,
+            fingers: None,
+            detx: None,
+            pl_pvalue: None,
             esd: None,
             rand_esd: None,
         }
@@ -397,8 +464,47 @@ pub fn analyze_layer(plan: &LayerPlan, data: Vec<f64>, opts: &Options) -> LayerR
 
     let first = evals.partition_point(|&l| l <= EVALS_THRESH);
     let nz = &evals[first..];
-    match fit_power_law(nz, opts.pl_method) {
+    let fit = match opts.fix_fingers {
+        None => fit_power_law(nz, opts.pl_method),
+        Some(FixFingers::ClipXmax) => clip_xmax(nz, opts.pl_method, &ClipXmaxOptions::default())
+            .and_then(|c| {
+                r.fingers = Some(FingersResult {
+                    num_fingers: c.num_fingers,
+                    raw_alpha: c.raw_alpha,
+                    xmin_peak: None,
+                });
+                c.fit
+            }),
+        Some(FixFingers::XminPeak) => xmin_peak(nz, opts.pl_method).map(|x| {
+            r.fingers = Some(FingersResult {
+                num_fingers: 0,
+                raw_alpha: fit_power_law(nz, opts.pl_method).map_or(f64::NAN, |f| f.alpha),
+                xmin_peak: Some(x.xmin_peak),
+            });
+            x.fit
+        }),
+    };
+    match fit {
         Some(fit) if fit.alpha.is_finite() && fit.alpha > 1.0 && fit.d.is_finite() => {
+            r.alpha_hill = alpha_hill_for_fit(nz, &fit);
+            r.alpha_xmax = alpha_xmax(nz, &fit).map(|f| f.alpha_xmax);
+            if let Some(u) = universality(fit.alpha) {
+                r.mu = u.mu;
+                r.universality = Some(u.universality.as_str().to_string());
+            }
+            if opts.tail_fits {
+                r.tail = compare_alternatives(nz, fit.xmin);
+            }
+            if opts.bootstrap > 0 {
+                let seed = randomization::shuffle_seed(
+                    opts.seed,
+                    plan.layer_id,
+                    plan.slice_id.unwrap_or(0),
+                    1 << 20,
+                );
+                r.pl_pvalue = bootstrap_pvalue(nz, &fit, opts.pl_method, opts.bootstrap, seed)
+                    .map(|g| g.pl_pvalue);
+            }
             r.status = Status::Success;
             r.alpha = Some(fit.alpha);
             r.xmin = Some(fit.xmin);
@@ -419,6 +525,9 @@ pub fn analyze_layer(plan: &LayerPlan, data: Vec<f64>, opts: &Options) -> LayerR
         }
     }
 
+    if opts.detx {
+        r.detx = detx(&evals);
+    }
     let q = plan.q();
     let mp = if opts.mp_fit || opts.phase {
         fit_marchenko_pastur(&evals, q, plan.m, opts.mp_method)

@@ -47,9 +47,39 @@ pub const CSV_COLUMNS: &[&str] = &[
     "matrix_rank",
     "entropy",
     "zero_mass",
+    "alpha_hill",
+    "alpha_xmax",
+    "mu",
+    "universality",
     "dtype",
     "message",
 ];
+
+/// Columns of `--tail-fits`.
+pub const TAIL_COLUMNS: &[&str] = &[
+    "best_fit",
+    "tpl_alpha",
+    "tpl_lambda",
+    "exp_lambda",
+    "logn_mu",
+    "logn_sigma",
+    "sexp_lambda",
+    "sexp_beta",
+    "R_tpl",
+    "p_tpl",
+    "R_exp",
+    "p_exp",
+    "R_logn",
+    "p_logn",
+    "R_sexp",
+    "p_sexp",
+];
+/// Columns of `--fix-fingers`.
+pub const FINGERS_COLUMNS: &[&str] = &["num_fingers", "raw_alpha", "xmin_peak"];
+/// Columns of `--detx`.
+pub const DETX_COLUMNS: &[&str] = &["detX_num", "detX_val", "detX_val_rescaled"];
+/// Column of `--bootstrap`.
+pub const PVALUE_COLUMNS: &[&str] = &["pl_pvalue"];
 
 /// Columns of `--mp-fit` (weightwatcher's names, plus weightscope's).
 pub const MP_COLUMNS: &[&str] = &[
@@ -136,6 +166,10 @@ fn csv_row(r: &LayerResult) -> Vec<String> {
         int(r.matrix_rank),
         num(r.entropy),
         num(r.zero_mass),
+        num(r.alpha_hill),
+        num(r.alpha_xmax),
+        num(r.mu),
+        r.universality.clone().unwrap_or_default(),
         r.dtype.clone(),
         r.message.clone(),
     ]
@@ -205,6 +239,56 @@ fn phase_row(r: &LayerResult) -> Vec<String> {
     }
 }
 
+fn tail_row(r: &LayerResult) -> Vec<String> {
+    match &r.tail {
+        None => vec![String::new(); TAIL_COLUMNS.len()],
+        Some(t) => vec![
+            t.best_fit.as_str().to_string(),
+            t.tpl_alpha.to_string(),
+            t.tpl_lambda.to_string(),
+            t.exp_lambda.to_string(),
+            num(t.logn_mu),
+            num(t.logn_sigma),
+            num(t.sexp_lambda),
+            num(t.sexp_beta),
+            t.r_tpl.to_string(),
+            t.p_tpl.to_string(),
+            t.r_exp.to_string(),
+            t.p_exp.to_string(),
+            t.r_logn.to_string(),
+            t.p_logn.to_string(),
+            t.r_sexp.to_string(),
+            t.p_sexp.to_string(),
+        ],
+    }
+}
+
+fn fingers_row(r: &LayerResult) -> Vec<String> {
+    match &r.fingers {
+        None => vec![String::new(); FINGERS_COLUMNS.len()],
+        Some(f) => vec![
+            f.num_fingers.to_string(),
+            f.raw_alpha.to_string(),
+            num(f.xmin_peak),
+        ],
+    }
+}
+
+fn detx_row(r: &LayerResult) -> Vec<String> {
+    match &r.detx {
+        None => vec![String::new(); DETX_COLUMNS.len()],
+        Some(d) => vec![
+            d.detx_num.to_string(),
+            d.detx_val.to_string(),
+            d.detx_val_rescaled.to_string(),
+        ],
+    }
+}
+
+fn pvalue_row(r: &LayerResult) -> Vec<String> {
+    vec![num(r.pl_pvalue)]
+}
+
 /// A group of optional columns: its names, how to fill a row, and whether a row has it.
 type Group = (
     &'static [&'static str],
@@ -212,7 +296,11 @@ type Group = (
     fn(&LayerResult) -> bool,
 );
 
-const GROUPS: [Group; 4] = [
+const GROUPS: [Group; 8] = [
+    (TAIL_COLUMNS, tail_row, |r| r.tail.is_some()),
+    (FINGERS_COLUMNS, fingers_row, |r| r.fingers.is_some()),
+    (DETX_COLUMNS, detx_row, |r| r.detx.is_some()),
+    (PVALUE_COLUMNS, pvalue_row, |r| r.pl_pvalue.is_some()),
     (MP_COLUMNS, mp_row, |r| r.mp.is_some()),
     (RANDOMIZATION_COLUMNS, randomization_row, |r| {
         r.randomization.is_some()
