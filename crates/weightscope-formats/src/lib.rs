@@ -8,6 +8,7 @@
 mod convert;
 pub mod error;
 pub mod folder;
+pub mod keras;
 pub mod npy;
 pub mod safetensors;
 
@@ -94,16 +95,18 @@ pub fn open(path: &Path) -> Result<Box<dyn TensorSource>> {
         "safetensors" => Ok(Box::new(safetensors::SafetensorsFile::open(path)?)),
         "npy" => Ok(Box::new(npy::NpyFile::open(path)?)),
         "npz" => Ok(Box::new(npy::NpzFile::open(path)?)),
-        "bin" | "pt" | "pth" | "ckpt" | "gguf" | "onnx" | "h5" | "keras" => Err(Error::format(
+        // Keras: a .keras archive or an HDF5 file, told apart by their signatures.
+        "keras" | "h5" | "hdf5" => Ok(Box::new(keras::KerasFile::open(path)?)),
+        "bin" | "pt" | "pth" | "ckpt" | "gguf" | "onnx" => Err(Error::format(
             path,
             format!(
                 "'.{ext}' checkpoints are not supported yet; convert to safetensors \
-                 (supported now: .safetensors, .npy, .npz, Hugging Face folders)"
+                 (supported now: .safetensors, .npy, .npz, .keras, .h5, Hugging Face folders)"
             ),
         )),
         _ => Err(Error::format(
             path,
-            "unknown file type: expected .safetensors, .npy, .npz or a model folder",
+            "unknown file type: expected .safetensors, .npy, .npz, .keras, .h5 or a model folder",
         )),
     }
 }
