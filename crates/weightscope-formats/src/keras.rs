@@ -956,19 +956,24 @@ fn list(
     config: Option<&serde_json::Value>,
     archive: bool,
 ) -> Result<(&'static str, Vec<Listed>)> {
+    let what = if archive {
+        "model.weights.h5 in the archive: "
+    } else {
+        ""
+    };
+    let bad = |m: String| Error::format(path, format!("{what}{m}"));
     let root = h5
         .root_group()
-        .map_err(|e| Error::format(path, format!("cannot read the HDF5 root group ({e})")))?;
-    let (groups, _) = root
-        .member_names()
-        .map_err(|e| Error::format(path, format!("cannot list the HDF5 root group ({e})")))?;
+        .map_err(|e| bad(format!("cannot read the HDF5 root group ({e})")))?;
     let mut lister = Lister {
         path,
         h5,
         out: Vec::new(),
         seen: HashSet::from([root.address()]),
     };
-    let has = |n: &str| groups.iter().any(|g| g == n);
+    // Children are looked up by name, not listed: one unreadable child (a truncated
+    // optimizer state, say) must not hide the others.
+    let has = |n: &str| root.group(n).is_ok();
     let legacy_cfg = || {
         string_attr(&root, "model_config")
             .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
@@ -977,9 +982,9 @@ fn list(
     let format = if has("model_weights") {
         let mw = root
             .group("model_weights")
-            .map_err(|e| Error::format(path, format!("cannot open model_weights ({e})")))?;
-        let layers = string_list(&mw, "layer_names")
-            .map_err(|e| Error::format(path, format!("model_weights: {e}")))?;
+            .map_err(|e| bad(format!("cannot open model_weights ({e})")))?;
+        let layers =
+            string_list(&mw, "layer_names").map_err(|e| bad(format!("model_weights: {e}")))?;
         match layers {
             Some(layers) => {
                 let cfg = legacy_cfg();
@@ -991,8 +996,8 @@ fn list(
             }
         }
         "keras (legacy h5)"
-    } else if let Some(layers) = string_list(&root, "layer_names")
-        .map_err(|e| Error::format(path, format!("root group: {e}")))?
+    } else if let Some(layers) =
+        string_list(&root, "layer_names").map_err(|e| bad(format!("root group: {e}")))?
     {
         let cfg = legacy_cfg();
         lister.keras2(&root, "", layers, cfg.as_ref());
