@@ -25,6 +25,8 @@ and next to them <model>.reference.safetensors: every weight of the model (the v
 Keras saves, `model.weights`) under the name the reader must give it, in its stored dtype.
 manifest.json lists each file, its reference, the reader's expected format name and the
 expected tensor names in order. Corrupt files for the error paths are under corrupt/.
+It also writes the fuzz target's seed corpus, fuzz/seeds/keras/: one tiny model in each of
+the same formats.
 The synthetic files are written with h5py following Keras 2's `save_weights_to_hdf5_group`
 (tf.keras 2.x cannot be installed next to Keras 3); see tests/fixtures/keras/README.md.
 """
@@ -48,6 +50,7 @@ from keras.src.legacy.saving import legacy_h5_format  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 
 OUT = pathlib.Path("tests/fixtures/keras")
+SEEDS = pathlib.Path("fuzz/seeds/keras")
 EINSUM = ("EinsumDense", "MultiHeadAttention", "GroupedQueryAttention")
 
 
@@ -129,9 +132,62 @@ def half():
     return m
 
 
+@keras.saving.register_keras_serializable(package="weightscope_fixtures")
+class ScaledDense(keras.layers.Layer):
+    """A custom layer: its own 1-D variable, and a Dense sub-layer as an attribute."""
+
+    def __init__(self, units, **kw):
+        super().__init__(**kw)
+        self.units = units
+        self.proj = keras.layers.Dense(units, name="proj")
+
+    def build(self, shape):
+        self.scale = self.add_weight(shape=(self.units,), name="scale")
+
+    def call(self, x):
+        return self.proj(x) * self.scale
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+@keras.saving.register_keras_serializable(package="weightscope_fixtures")
+class Subclassed(keras.Model):
+    """A subclassed model: layers in an attribute list, a model-level variable."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.blocks = [ScaledDense(12, name="b0"), ScaledDense(12, name="b1")]
+        self.out_layer = keras.layers.Dense(4, name="out")
+
+    def build(self, shape):
+        self.temp = self.add_weight(shape=(3, 3), name="temp")
+        super().build(shape)
+
+    def call(self, x):
+        for b in self.blocks:
+            x = b(x)
+        return self.out_layer(x)
+
+
+def sub():
+    keras.utils.set_random_seed(0)
+    m = Subclassed(name="sub")
+    m(np.zeros((1, 10), np.float32))
+    seeded(m, 7)
+    return m
+
+
+# Variables of classes the reader does not know are named by position (`vars.<i>`, a 2-D to
+# 4-D first one `weight`): the names it must give the subclassed model's custom variables.
+BY_POSITION = {"sub/temp": "sub.weight", "sub/b0/scale": "b0.vars.0", "sub/b1/scale": "b1.vars.0"}
+
+
 def expected_name(model, v):
     """The name the reader must give variable `v`: its Keras path below the model, dotted,
     with kernels and embeddings renamed `weight` (not einsum kernels that are not 2-D)."""
+    if v.path in BY_POSITION:
+        return BY_POSITION[v.path]
     comps = v.path.split("/")
     if comps[0] == model.name:
         comps = comps[1:]
@@ -232,10 +288,41 @@ def corrupt(keras_file, h5_file):
         zout.writestr("model.weights.h5", weights[:64] + bytes(len(weights) - 64))
 
 
+def seeds():
+    """Tiny files (a 3→2 Dense and a BatchNormalization) in every format, for fuzzing."""
+    if SEEDS.exists():
+        shutil.rmtree(SEEDS)
+    SEEDS.mkdir(parents=True)
+    keras.utils.set_random_seed(0)
+    m = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(2, name="d"), keras.layers.BatchNormalization()],
+        name="tiny",
+    )
+    seeded(m, 6)
+    m.save(SEEDS / "tiny.keras")
+    m.save_weights(SEEDS / "tiny.weights.h5")
+    m.save(SEEDS / "tiny.h5")
+    with h5py.File(SEEDS / "tiny.legacy-weights.h5", "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, m)
+    tf2_layout(m, SEEDS / "tiny.tf2.h5")
+    gzip_variant(SEEDS / "tiny.weights.h5", SEEDS / "tiny.gzip.weights.h5")
+    with zipfile.ZipFile(SEEDS / "tiny.keras") as zin, zipfile.ZipFile(
+        SEEDS / "tiny.deflated.keras", "w", compression=zipfile.ZIP_DEFLATED
+    ) as zout:
+        for entry in zin.namelist():
+            zout.writestr(entry, zin.read(entry))
+    total = sum(p.stat().st_size for p in SEEDS.iterdir())
+    print(f"wrote {len(list(SEEDS.iterdir()))} seeds, {total} bytes, to {SEEDS}")
+
+
 def main():
+    seeds()
+    # Everything here is generated but the README.
     if OUT.exists():
-        shutil.rmtree(OUT)
-    OUT.mkdir(parents=True)
+        for p in OUT.iterdir():
+            if p.name != "README.md":
+                shutil.rmtree(p) if p.is_dir() else p.unlink()
+    OUT.mkdir(parents=True, exist_ok=True)
     manifest = {
         "generator": "tools/make_keras_fixtures.py",
         "keras": keras.__version__,
@@ -256,19 +343,19 @@ def main():
             }
         )
 
-    for build in (mlp, cnn, seq, half):
+    for build in (mlp, cnn, seq, half, sub):
         m = build()
         name = m.name
         names = reference(m, OUT / f"{name}.reference.safetensors")
         # Sequential models keep model.weights order in every format; the functional one
         # differs inside MultiHeadAttention (its children in attribute-name order).
-        simple = name != "seq"
+        simple = name not in ("seq", "sub")
         m.save(OUT / f"{name}.keras")
         add(f"{name}.keras", name, "keras", names, simple)
         m.save_weights(OUT / f"{name}.weights.h5")
         # No config: layers in name order.
         add(f"{name}.weights.h5", name, "keras (weights.h5)", names, False)
-        if name != "half":
+        if name not in ("half", "sub"):
             m.save(OUT / f"{name}.h5")
             add(f"{name}.h5", name, "keras (legacy h5)", names, simple)
         if name == "mlp":
