@@ -161,6 +161,10 @@ impl KerasFile {
     }
 
     fn from_owner(path: &Path, owner: Owner, limits: Limits) -> Result<Self> {
+        guarded(|| Self::parse(path, owner, limits)).unwrap_or_else(|m| Err(Error::format(path, m)))
+    }
+
+    fn parse(path: &Path, owner: Owner, limits: Limits) -> Result<Self> {
         let bytes: &[u8] = (*owner).as_ref();
         let len = bytes.len();
         let (h5, config, archive) = if bytes.starts_with(ZIP_SIGNATURE) {
@@ -191,6 +195,19 @@ impl KerasFile {
             limits,
         })
     }
+}
+
+/// Run `f`, turning a panic (a bug in a parser, on a hostile file) into an error message, so
+/// that a bad file is an error of that file or tensor, never an abort of the whole run.
+fn guarded<T>(f: impl FnOnce() -> T) -> std::result::Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| {
+        let what = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        format!("the HDF5 reader failed on this file ({what}); please report it")
+    })
 }
 
 /// The HDF5 signature at byte 0, or at 512, 1024, 2048, … (after a user block).
@@ -1058,6 +1075,13 @@ impl TensorSource for KerasFile {
         &self.tensors
     }
     fn read_f64(&self, index: usize) -> Result<Vec<f64>> {
+        guarded(|| self.read(index))
+            .unwrap_or_else(|m| Err(Error::tensor(&self.path, &self.tensors[index].name, m)))
+    }
+}
+
+impl KerasFile {
+    fn read(&self, index: usize) -> Result<Vec<f64>> {
         let info = &self.tensors[index];
         let entry = &self.entries[index];
         let err = |m: String| Error::tensor(&self.path, &info.name, m);
@@ -1197,6 +1221,13 @@ mod tests {
         let out = dedupe(vec![t("a.weight"), t("a.weight"), t("a_1.weight")]);
         let names: Vec<_> = out.iter().map(|(t, _)| t.name.as_str()).collect();
         assert_eq!(names, ["a.weight", "a_2.weight", "a_1.weight"]);
+    }
+
+    #[test]
+    fn guarded_turns_panics_into_errors() {
+        assert_eq!(guarded(|| 7), Ok(7));
+        let e = guarded(|| -> u8 { panic!("boom") }).unwrap_err();
+        assert!(e.contains("boom") && e.contains("please report"), "{e}");
     }
 
     #[test]
