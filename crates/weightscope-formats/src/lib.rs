@@ -9,6 +9,7 @@ mod convert;
 pub mod error;
 pub mod folder;
 pub mod gguf;
+pub mod keras;
 mod mapped;
 pub mod npy;
 pub mod onnx;
@@ -114,18 +115,12 @@ pub fn open(path: &Path) -> Result<Box<dyn TensorSource>> {
         "onnx" => Ok(Box::new(onnx::OnnxFile::open(path)?)),
         // zip or legacy container: told apart by the magic bytes, not the extension.
         "bin" | "pt" | "pth" | "ckpt" => Ok(Box::new(pytorch::PyTorchFile::open(path)?)),
-        "h5" | "keras" => Err(Error::format(
-            path,
-            format!(
-                "'.{ext}' checkpoints are not supported yet; convert to safetensors \
-                 (supported now: .safetensors, .npy, .npz, .gguf, .onnx, .pt/.pth/.bin/.ckpt, \
-                 Hugging Face folders)"
-            ),
-        )),
+        // Keras: a .keras archive or an HDF5 file, told apart by their signatures.
+        "keras" | "h5" | "hdf5" => Ok(Box::new(keras::KerasFile::open(path)?)),
         _ => Err(Error::format(
             path,
-            "unknown file type: expected .safetensors, .npy, .npz, .gguf, .onnx, .pt, .pth, .bin, \
-             .ckpt or a model folder",
+            "unknown file type: expected .safetensors, .npy, .npz, .pt, .pth, .bin, .ckpt, .gguf, \
+             .onnx, .keras, .h5 or a model folder",
         )),
     }
 }
