@@ -167,10 +167,34 @@ impl TensorSource for SafetensorsFile {
         }
         let (s, e) = self.ranges[index];
         let bytes = &self.map[s..e];
-        decode_le(bytes, &info.dtype)
-            .ok_or_else(|| Error::tensor(&self.path, &info.name, "cannot decode"))
+        let out = decode_le(bytes, &info.dtype)
+            .ok_or_else(|| Error::tensor(&self.path, &info.name, "cannot decode"));
+        release_pages(&self.map, s, e);
+        out
     }
 }
+
+/// Tell the kernel the pages of a tensor already decoded are not needed any more, so that a
+/// checkpoint larger than RAM does not accumulate in the resident set (file-backed pages of a
+/// read-only mapping are simply dropped and re-read if touched again).
+pub(crate) fn release_pages(map: &Mmap, start: usize, end: usize) {
+    #[cfg(unix)]
+    {
+        // Whole pages inside the range only: a page shared with a neighbour stays.
+        let page = 4096;
+        let (a, b) = (start.div_ceil(page) * page, end / page * page);
+        if b > a {
+            // SAFETY: the mapping is private and read-only, so MADV_DONTNEED only discards
+            // clean pages that the kernel re-reads from the file on the next access.
+            let _ = unsafe {
+                map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, a, b - a)
+            };
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (map, start, end);
+}
+
 
 /// Serialise f32 tensors (name, shape, row-major data) to safetensors bytes, in the given
 /// order. Used by `weightscope synth` and the benchmarks.
