@@ -186,15 +186,13 @@ pub(crate) fn release_pages(map: &Mmap, start: usize, end: usize) {
         if b > a {
             // SAFETY: the mapping is private and read-only, so MADV_DONTNEED only discards
             // clean pages that the kernel re-reads from the file on the next access.
-            let _ = unsafe {
-                map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, a, b - a)
-            };
+            let _ =
+                unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, a, b - a) };
         }
     }
     #[cfg(not(unix))]
     let _ = (map, start, end);
 }
-
 
 /// Serialise f32 tensors (name, shape, row-major data) to safetensors bytes, in the given
 /// order. Used by `weightscope synth` and the benchmarks.
