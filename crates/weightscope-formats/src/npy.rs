@@ -68,6 +68,13 @@ fn parse_npy_header(bytes: &[u8]) -> std::result::Result<NpyLayout, String> {
     })
 }
 
+/// Decode the array in `bytes` (a whole `.npy`) to its shape and row-major f64 values; the
+/// error says what is wrong. The parse-from-bytes entry point of the fuzz target.
+pub fn decode_npy_bytes(bytes: &[u8]) -> std::result::Result<(Vec<usize>, Vec<f64>), String> {
+    let shape = parse_npy_header(bytes)?.shape;
+    Ok((shape, decode_npy(bytes)?))
+}
+
 /// Decode the array in `bytes` (a whole `.npy`) to row-major f64.
 fn decode_npy(bytes: &[u8]) -> std::result::Result<Vec<f64>, String> {
     let l = parse_npy_header(bytes)?;

@@ -9,6 +9,7 @@
 use super::convert::{decode_le, elem_size};
 use super::{DType, TensorInfo, TensorSource};
 use crate::{Error, Result};
+use crate::mapped::Bytes;
 use memmap2::Mmap;
 use safetensors::tensor::Dtype;
 use std::path::{Path, PathBuf};
@@ -19,7 +20,7 @@ const MAX_HEADER: u64 = 100_000_000;
 /// One `.safetensors` file.
 pub struct SafetensorsFile {
     path: PathBuf,
-    map: Mmap,
+    map: Bytes,
     tensors: Vec<TensorInfo>,
     /// Absolute byte range of each tensor's data in the file.
     ranges: Vec<(usize, usize)>,
@@ -38,10 +39,15 @@ fn dtype_of(d: Dtype) -> DType {
 impl SafetensorsFile {
     /// Open and parse the header. Fails only if the header itself is unreadable.
     pub fn open(path: &Path) -> Result<Self> {
-        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        // SAFETY: the map is read-only; a checkpoint modified while we read it is the same
-        // hazard every mmap-based reader (including the reference tools) accepts.
-        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+        Self::from(path, Bytes::map(path)?)
+    }
+
+    /// Parse a safetensors file already in memory (`path` names it in errors).
+    pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Self> {
+        Self::from(path, Bytes::Owned(bytes))
+    }
+
+    fn from(path: &Path, map: Bytes) -> Result<Self> {
         let (tensors, ranges) = parse_header(path, &map)?;
         Ok(SafetensorsFile {
             path: path.to_path_buf(),
@@ -169,7 +175,9 @@ impl TensorSource for SafetensorsFile {
         let bytes = &self.map[s..e];
         let out = decode_le(bytes, &info.dtype)
             .ok_or_else(|| Error::tensor(&self.path, &info.name, "cannot decode"));
-        release_pages(&self.map, s, e);
+        if let Bytes::Map(m) = &self.map {
+            release_pages(m, s, e);
+        }
         out
     }
 }
