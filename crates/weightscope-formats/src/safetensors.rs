@@ -8,8 +8,8 @@
 
 use super::convert::{decode_le, elem_size};
 use super::{DType, TensorInfo, TensorSource};
-use crate::{Error, Result};
 use crate::mapped::Bytes;
+use crate::{Error, Result};
 use memmap2::Mmap;
 use safetensors::tensor::Dtype;
 use std::path::{Path, PathBuf};
