@@ -283,6 +283,10 @@ struct AnalyzeArgs {
     /// weightwatcher's detX tail: detX_num, detX_val.
     #[arg(long)]
     detx: bool,
+    /// Drop the K largest eigenvalues before the power-law fit (weightwatcher's integer
+    /// xmax; the fit fails if K is more than half of them).
+    #[arg(long, value_name = "K")]
+    xmax: Option<usize>,
     /// Everything above except --bootstrap and --fix-fingers: --mp-fit --randomize --vectors
     /// --phase --tail-fits --detx.
     #[arg(long)]
@@ -598,6 +602,7 @@ fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode> {
     opts.tail_fits = args.tail_fits || args.all;
     opts.detx = args.detx || args.all;
     opts.bootstrap = args.bootstrap;
+    opts.xmax_drop = args.xmax;
     opts.fix_fingers = args.fix_fingers.map(|f| match f {
         FixFingersArg::ClipXmax => FixFingers::ClipXmax,
         FixFingersArg::XminPeak => FixFingers::XminPeak,

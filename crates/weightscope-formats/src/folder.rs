@@ -1,7 +1,8 @@
 //! A Hugging Face model folder: `model.safetensors`, or the shards named by
 //! `model.safetensors.index.json` (tensors in the index's order), or else every
 //! `.safetensors` file in it, by name; without safetensors, `pytorch_model.bin` or the
-//! shards named by `pytorch_model.bin.index.json`; else every `.npz` or `.npy` file.
+//! shards named by `pytorch_model.bin.index.json`; else the first `.pt`, `.pth`, `.ckpt`,
+//! `.gguf`, `.onnx`, `.keras` or `.h5` file; else every `.npz` or `.npy` file.
 
 use super::pytorch::PyTorchFile;
 use super::safetensors::SafetensorsFile;
@@ -156,6 +157,12 @@ pub fn open_folder(dir: &Path) -> Result<Box<dyn TensorSource>> {
     if single.is_file() {
         return Ok(Box::new(PyTorchFile::open(&single)?));
     }
+    // Then the other single-file formats a model folder may hold (the first by name).
+    for ext in ["pt", "pth", "ckpt", "gguf", "onnx", "keras", "h5"] {
+        if let Some(p) = files_with_ext(dir, ext)?.into_iter().next() {
+            return crate::open(&p);
+        }
+    }
     let npz = files_with_ext(dir, "npz")?;
     let npys = files_with_ext(dir, "npy")?;
     if !npz.is_empty() || !npys.is_empty() {
@@ -171,6 +178,7 @@ pub fn open_folder(dir: &Path) -> Result<Box<dyn TensorSource>> {
     Err(Error::format(
         dir,
         "no model.safetensors, model.safetensors.index.json, *.safetensors, pytorch_model.bin, \
-         pytorch_model.bin.index.json, *.npz or *.npy here",
+         pytorch_model.bin.index.json, *.pt, *.pth, *.ckpt, *.gguf, *.onnx, *.keras, *.h5, *.npz \
+         or *.npy here",
     ))
 }

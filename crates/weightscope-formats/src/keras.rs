@@ -135,6 +135,9 @@ struct Entry {
     big_endian: bool,
 }
 
+/// The `role` of a Keras convolution kernel: stored channels-last.
+pub const CHANNELS_LAST_ROLE: &str = "Keras kernel (channels last)";
+
 /// A Keras weights file: `.keras`, `.weights.h5`, legacy `.h5`, or any HDF5 file.
 pub struct KerasFile {
     path: PathBuf,
@@ -698,7 +701,10 @@ impl Lister<'_> {
         match info {
             Ok(d) => self.out.push((
                 TensorInfo {
-                    role: None,
+                    // Keras keeps convolution kernels channels-last, (k, in, out) and
+                    // (kh, kw, in, out): say so, the shape alone can be ambiguous.
+                    role: (d.shape.len() >= 3 && name.ends_with(".weight"))
+                        .then(|| CHANNELS_LAST_ROLE.to_string()),
                     name,
                     shape: d.shape,
                     dtype: d.dtype,

@@ -60,6 +60,9 @@ pub struct Options {
     pub fix_fingers: Option<FixFingers>,
     /// weightwatcher's detX tail (`detX_num`, `detX_val`).
     pub detx: bool,
+    /// Drop the K largest eigenvalues before the power-law fit (weightwatcher's integer
+    /// `xmax`); the fit fails if K exceeds half of them.
+    pub xmax_drop: Option<usize>,
     /// Keep each layer's eigenvalues in the result (`LayerResult::esd`), for plots.
     #[serde(skip)]
     pub keep_esd: bool,
@@ -96,6 +99,7 @@ impl Default for Options {
             bootstrap: 0,
             fix_fingers: None,
             detx: false,
+            xmax_drop: None,
             keep_esd: false,
             filter: None,
             threads: None,
@@ -463,8 +467,17 @@ pub fn analyze_layer(plan: &LayerPlan, data: Vec<f64>, opts: &Options) -> LayerR
     r.zero_mass = Some(zeros as f64 / evals.len() as f64);
 
     let first = evals.partition_point(|&l| l <= EVALS_THRESH);
-    let nz = &evals[first..];
+    let mut nz = &evals[first..];
+    let mut too_many_dropped = false;
+    if let Some(k) = opts.xmax_drop {
+        if 2 * k > nz.len() {
+            too_many_dropped = true;
+        } else {
+            nz = &nz[..nz.len() - k];
+        }
+    }
     let fit = match opts.fix_fingers {
+        _ if too_many_dropped => None,
         None => fit_power_law(nz, opts.pl_method),
         Some(FixFingers::ClipXmax) => clip_xmax(nz, opts.pl_method, &ClipXmaxOptions::default())
             .and_then(|c| {
@@ -511,17 +524,25 @@ pub fn analyze_layer(plan: &LayerPlan, data: Vec<f64>, opts: &Options) -> LayerR
             r.xmax = Some(fit.xmax);
             r.d = Some(fit.d);
             r.sigma = Some(fit.sigma);
-            r.num_pl_spikes = Some(evals.len() - evals.partition_point(|&l| l < fit.xmin));
+            r.num_pl_spikes = Some(nz.len() - nz.partition_point(|&l| l < fit.xmin));
             r.alpha_weighted = Some(metrics::alpha_weighted(fit.alpha, m.lambda_max));
             r.log_alpha_norm = Some(metrics::log_alpha_norm(&evals, fit.alpha));
             r.warning = metrics::alpha_warning(fit.alpha).to_string();
         }
         _ => {
             r.status = Status::Failed;
-            r.message = format!(
-                "no power law fits the {} eigenvalue(s) above {EVALS_THRESH:e}",
-                nz.len()
-            );
+            r.message = if too_many_dropped {
+                format!(
+                    "--xmax {} drops more than half of the {} eigenvalues",
+                    opts.xmax_drop.unwrap_or(0),
+                    nz.len()
+                )
+            } else {
+                format!(
+                    "no power law fits the {} eigenvalue(s) above {EVALS_THRESH:e}",
+                    nz.len()
+                )
+            };
         }
     }
 

@@ -165,6 +165,9 @@ pub struct LayerPlan {
     /// What the tensor was recognised as, when it matters (gates, fused Q/K/V).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// What the reader said the tensor is (ONNX graph role, Keras channels-last kernel).
+    #[serde(skip)]
+    pub role: Option<String>,
 }
 
 impl LayerPlan {
@@ -339,14 +342,21 @@ pub fn is_expert_stack(name: &str, shape: &[usize]) -> bool {
     shape.len() == 3 && (name.contains("_exps") || name.contains("experts"))
 }
 
+/// Whether a conv kernel is stored channels-last: the reader says so (Keras), else
+/// weightwatcher's shape rule.
+fn channels_last(role: Option<&str>, shape: &[usize]) -> bool {
+    role.is_some_and(|r| r.contains("channels last")) || !conv_channels_first(shape)
+}
+
 /// (rows, cols, maps) of a tensor's matrices before orientation.
-fn matrix_dims(name: &str, shape: &[usize]) -> (usize, usize, usize) {
+fn matrix_dims(name: &str, shape: &[usize], role: Option<&str>) -> (usize, usize, usize) {
+    let last = channels_last(role, shape);
     match shape.len() {
         2 => (shape[0], shape[1], 1),
         3 if is_expert_stack(name, shape) => (shape[1], shape[2], shape[0]),
-        3 if conv_channels_first(shape) => (shape[0], shape[1], shape[2]),
+        3 if !last => (shape[0], shape[1], shape[2]),
         3 => (shape[1], shape[2], shape[0]),
-        4 if conv_channels_first(shape) => (shape[0], shape[1], shape[2] * shape[3]),
+        4 if !last => (shape[0], shape[1], shape[2] * shape[3]),
         4 => (shape[2], shape[3], shape[0] * shape[1]),
         _ => (0, 0, 0),
     }
@@ -365,7 +375,7 @@ pub fn plan_layers(tensors: &[TensorInfo], opts: &LayerOptions) -> Vec<LayerPlan
             .strip_suffix(".weight")
             .unwrap_or(&t.name)
             .to_string();
-        let (rows, cols, maps) = matrix_dims(&t.name, &t.shape);
+        let (rows, cols, maps) = matrix_dims(&t.name, &t.shape, t.role.as_deref());
         let experts = is_expert_stack(&t.name, &t.shape);
         let kind = match t.shape.len() {
             3 if experts => Some(LayerKind::Dense),
@@ -392,6 +402,7 @@ pub fn plan_layers(tensors: &[TensorInfo], opts: &LayerOptions) -> Vec<LayerPlan
             skip: None,
             part: None,
             note: None,
+            role: t.role.clone(),
         };
         plan.skip = if t.problem.is_some() && t.shape.is_empty() {
             None // unreadable entry: reported as an error row when read
@@ -525,7 +536,8 @@ pub fn conv_scale(plan: &LayerPlan, opts: &LayerOptions) -> f64 {
 /// With `slice_id` set, only that map.
 pub fn layer_matrices(plan: &LayerPlan, data: &[f64], opts: &LayerOptions) -> Vec<Mat<f64>> {
     let shape = &plan.shape;
-    let (rows, cols, maps) = matrix_dims(&plan.longname, shape);
+    let (rows, cols, maps) = matrix_dims(&plan.longname, shape, plan.role.as_deref());
+    let last = channels_last(plan.role.as_deref(), shape);
     let experts = is_expert_stack(&plan.longname, shape);
     let scale = conv_scale(plan, opts);
     debug_assert_eq!(data.len(), rows * cols * maps);
@@ -534,7 +546,7 @@ pub fn layer_matrices(plan: &LayerPlan, data: &[f64], opts: &LayerOptions) -> Ve
         match shape.len() {
             2 => data[r * cols + c],
             // (rows, cols, maps) layout: channels first.
-            _ if !experts && conv_channels_first(shape) => data[(r * cols + c) * maps + k],
+            _ if !experts && !last => data[(r * cols + c) * maps + k],
             // (maps, rows, cols) layout: channels last.
             _ => data[(k * rows + r) * cols + c],
         }
@@ -684,6 +696,27 @@ mod tests {
             (cfg.num_heads, cfg.num_kv_heads, cfg.head_dim),
             (32, 8, 128)
         );
+    }
+
+    #[test]
+    fn a_channels_last_role_overrides_the_shape_rule() {
+        // (k=3, in=8, out=6): the shape rule alone would read it channels-first.
+        let mut t = info("conv1d.weight", &[3, 8, 6]);
+        assert_eq!(
+            (plan_layers(std::slice::from_ref(&t), &LayerOptions::default())[0].rf),
+            6
+        );
+        t.role = Some("Keras kernel (channels last)".into());
+        let p = &plan_layers(std::slice::from_ref(&t), &LayerOptions::default())[0];
+        assert_eq!((p.n, p.m, p.rf), (8, 6, 3));
+        let data: Vec<f64> = (0..144).map(|x| x as f64).collect();
+        let opts = LayerOptions {
+            conv_norm: false,
+            ..Default::default()
+        };
+        let m = &layer_matrices(p, &data, &opts)[1];
+        // Map k = 1 is W[1, :, :]: element (in=2, out=5) at (1·8 + 2)·6 + 5.
+        assert_eq!(m[(2, 5)], ((8 + 2) * 6 + 5) as f64);
     }
 
     #[test]

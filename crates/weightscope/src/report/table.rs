@@ -201,12 +201,13 @@ pub fn describe_table(d: &Description) -> String {
         .collect();
     let n_an = d.layers.iter().filter(|p| p.skip.is_none()).count();
     format!(
-        "{} ({}; {} file(s)): {} layers to analyse, {} skipped\n{}",
+        "{} ({}; {} file(s)): {} layers to analyse, {} skipped\nfiles read: {}\n{}",
         d.source,
         d.format,
         d.files.len(),
         n_an,
         d.layers.len() - n_an,
+        d.files.join(", "),
         render(&header, &rows)
     )
 }
