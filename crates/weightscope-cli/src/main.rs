@@ -11,6 +11,7 @@ use std::sync::Mutex;
 use weightscope::analyze::{analyze_source, FixFingers, Hooks, LayerResult, Status};
 use weightscope::fit::{MpMethod, PlMethod};
 use weightscope::layers::LayerOptions;
+use weightscope::report::plots::{self, ImageFormat};
 use weightscope::spectrum::{Precision, Solver};
 use weightscope::{formats, report, LayerFilter, Options};
 
@@ -36,7 +37,33 @@ enum Command {
     ///   weightscope analyze model.safetensors
     ///   weightscope analyze ./hf-model-folder --csv details.csv --json details.json
     ///   weightscope analyze model.safetensors --layers 'attn,/mlp\.(up|down)/,3'
+    #[command(verbatim_doc_comment)]
     Analyze(AnalyzeArgs),
+    /// Plot each layer's spectrum and the model's metrics by depth, as SVG and PNG files.
+    ///
+    /// Per layer (in DIR/layers/<nnn-name>/): the ESD with the fitted Marchenko–Pastur
+    /// density, λ± and spikes (esd; esd_zoom zooms on the bulk when λmax ≫ λ⁺); log-log
+    /// ESD with the fitted power law and xmin (esd_loglog); the CCDF with the fitted line
+    /// (ccdf); log-linear ESD (esd_loglin); singular-value density (singular_values); scree
+    /// plot (scree); D and α against every candidate xmin (xmin_scan); with --randomize, the
+    /// shuffled-W ESD over the real one (randomized). Per model (in DIR/model/): α, α̂,
+    /// stable rank, MP soft rank and log spectral norm against depth, coloured by phase, and
+    /// the histogram of α.
+    /// The MP fit and the phases are always computed for plots.
+    ///
+    /// Examples:
+    ///   weightscope plot model.safetensors -o plots
+    ///   weightscope plot model.safetensors --layers fc -o plots --format png --randomize
+    #[command(verbatim_doc_comment)]
+    Plot(PlotArgs),
+    /// Write a self-contained HTML report: summary, depth plots, a sortable layer table whose
+    /// rows open the layer's plots, and a legend. No network needed to view or share it.
+    ///
+    /// The MP fit and the phases are always computed for the report.
+    ///
+    /// Example: weightscope report model.safetensors -o report.html
+    #[command(verbatim_doc_comment)]
+    Report(ReportArgs),
     /// List the layers, their shapes and kinds, and what will be skipped and why. No maths.
     Describe(DescribeArgs),
     /// Write a generated weight matrix typical of one of the paper's 5+1 phases (Table 7),
@@ -44,6 +71,7 @@ enum Command {
     /// rank-collapse.
     ///
     /// Example: weightscope synth --phase bulk-spikes --shape 1000x500 --seed 1 -o w.safetensors
+    #[command(verbatim_doc_comment)]
     Synth(SynthArgs),
     /// Follow a series of checkpoints (ordered by the step number in their names, else as
     /// given): one CSV row per (checkpoint, layer), layers matched by name. With --ensemble,
@@ -225,6 +253,58 @@ struct AnalyzeArgs {
     /// Write the full report (options, summary, layers, skipped tensors) as JSON.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Also write the plots of `weightscope plot` to this folder (add --mp-fit or --phase,
+    /// or --all, for the MP fit and the phases in them).
+    #[arg(long, value_name = "DIR")]
+    plots: Option<PathBuf>,
+    /// Image formats of --plots.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "svg,png")]
+    plot_format: Vec<FormatArg>,
+    #[command(flatten)]
+    math: MathArgs,
+    /// Continue a run that was interrupted: reuse the layers saved in
+    /// `<--json or --csv file>.partial.jsonl` (kept while a run with an output file goes on).
+    #[arg(long)]
+    resume: bool,
+    /// Print only the summary, not the per-layer table.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Svg,
+    Png,
+}
+
+#[derive(Args)]
+struct PlotArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Folder to write the plots to (created if missing).
+    #[arg(short, long, value_name = "DIR")]
+    output: PathBuf,
+    /// Image formats.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "svg,png")]
+    format: Vec<FormatArg>,
+    #[command(flatten)]
+    math: MathArgs,
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// The HTML file to write.
+    #[arg(short, long, value_name = "FILE")]
+    output: PathBuf,
+    #[command(flatten)]
+    math: MathArgs,
+}
+
+/// Options that change the numbers, shared by analyze, plot and report.
+#[derive(Args)]
+struct MathArgs {
     /// Eigenvalues of X = WᵀW/N (the paper's Eqn. 4) instead of WᵀW (weightwatcher's
     /// convention, the default). Changes λ-valued columns, not α.
     #[arg(long)]
@@ -298,13 +378,45 @@ struct AnalyzeArgs {
     /// for room; a layer larger than the cap runs alone. Output is identical for any value.
     #[arg(long, value_parser = parse_size)]
     max_memory: Option<usize>,
-    /// Continue a run that was interrupted: reuse the layers saved in
-    /// `<--json or --csv file>.partial.jsonl` (kept while a run with an output file goes on).
-    #[arg(long)]
-    resume: bool,
-    /// Print only the summary, not the per-layer table.
-    #[arg(long, short)]
-    quiet: bool,
+}
+
+impl MathArgs {
+    fn apply(&self, opts: &mut Options) {
+        opts.normalize = self.normalize;
+        opts.pl_method = match self.pl_method {
+            PlMethodArg::Ww => PlMethod::Ww,
+            PlMethodArg::Powerlaw => PlMethod::Powerlaw,
+        };
+        opts.solver = match self.solver {
+            SolverArg::Auto => Solver::Auto,
+            SolverArg::Gram => Solver::Gram,
+            SolverArg::Svd => Solver::Svd,
+        };
+        opts.precision = match self.precision {
+            PrecisionArg::F64 => Precision::F64,
+            PrecisionArg::F32 => Precision::F32,
+        };
+        opts.threads = self.threads;
+        opts.mp_fit = self.mp_fit || self.all;
+        opts.mp_method = match self.mp_method {
+            MpMethodArg::BulkCdf => MpMethod::BulkCdf,
+            MpMethodArg::Ww => MpMethod::Ww,
+        };
+        opts.randomize = self.randomize || self.all;
+        opts.shuffles = self.shuffles.max(1);
+        opts.seed = self.seed;
+        opts.vectors = self.vectors || self.all;
+        opts.phase = self.phase || self.all;
+        opts.max_memory = self.max_memory;
+        opts.tail_fits = self.tail_fits || self.all;
+        opts.detx = self.detx || self.all;
+        opts.bootstrap = self.bootstrap;
+        opts.xmax_drop = self.xmax;
+        opts.fix_fingers = self.fix_fingers.map(|f| match f {
+            FixFingersArg::ClipXmax => FixFingers::ClipXmax,
+            FixFingersArg::XminPeak => FixFingers::XminPeak,
+        });
+    }
 }
 
 #[derive(Args)]
@@ -348,6 +460,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Analyze(a) => run_analyze(a),
+        Command::Plot(p) => run_plot(p),
+        Command::Report(r) => run_report(r),
         Command::Describe(d) => run_describe(d),
         Command::Synth(s) => run_synth(s),
         Command::Track(t) => run_track(t),
@@ -573,40 +687,8 @@ fn load_journal(path: &Path, header: &str) -> Result<HashMap<(usize, Option<usiz
 
 fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode> {
     let mut opts = args.model.options()?;
-    opts.normalize = args.normalize;
-    opts.pl_method = match args.pl_method {
-        PlMethodArg::Ww => PlMethod::Ww,
-        PlMethodArg::Powerlaw => PlMethod::Powerlaw,
-    };
-    opts.solver = match args.solver {
-        SolverArg::Auto => Solver::Auto,
-        SolverArg::Gram => Solver::Gram,
-        SolverArg::Svd => Solver::Svd,
-    };
-    opts.precision = match args.precision {
-        PrecisionArg::F64 => Precision::F64,
-        PrecisionArg::F32 => Precision::F32,
-    };
-    opts.threads = args.threads;
-    opts.max_memory = args.max_memory;
-    opts.mp_fit = args.mp_fit || args.all;
-    opts.mp_method = match args.mp_method {
-        MpMethodArg::BulkCdf => MpMethod::BulkCdf,
-        MpMethodArg::Ww => MpMethod::Ww,
-    };
-    opts.randomize = args.randomize || args.all;
-    opts.shuffles = args.shuffles.max(1);
-    opts.seed = args.seed;
-    opts.vectors = args.vectors || args.all;
-    opts.phase = args.phase || args.all;
-    opts.tail_fits = args.tail_fits || args.all;
-    opts.detx = args.detx || args.all;
-    opts.bootstrap = args.bootstrap;
-    opts.xmax_drop = args.xmax;
-    opts.fix_fingers = args.fix_fingers.map(|f| match f {
-        FixFingersArg::ClipXmax => FixFingers::ClipXmax,
-        FixFingersArg::XminPeak => FixFingers::XminPeak,
-    });
+    args.math.apply(&mut opts);
+    opts.keep_esd = args.plots.is_some();
 
     let path = &args.model.model;
     let src = formats::open(path)?;
@@ -640,34 +722,17 @@ fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode> {
         None => None,
     };
 
-    let plans = weightscope::analyze::plan(src.as_ref(), &opts);
-    if opts.filter.is_some() && plans.is_empty() {
+    if opts.filter.is_some() && weightscope::analyze::plan(src.as_ref(), &opts).is_empty() {
         anyhow::bail!(
             "--layers {} matches no tensor of {} (see `weightscope describe`)",
             args.model.layers.as_deref().unwrap_or(""),
             path.display()
         );
     }
-    let total: f64 = plans
-        .iter()
-        .filter(|p| p.skip.is_none() && !done.contains_key(&(p.layer_id, p.slice_id)))
-        .map(|p| p.flops())
-        .sum();
-    let bar = if std::io::stderr().is_terminal() {
-        let b = ProgressBar::new(total.max(1.0) as u64);
-        b.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {percent:>3}% of flops, ETA {eta} {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        if resumed > 0 {
-            b.println(format!("resuming: {resumed} layers already done"));
-        }
-        b
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = progress_bar(src.as_ref(), &opts, &done);
+    if resumed > 0 {
+        bar.println(format!("resuming: {resumed} layers already done"));
+    }
     let on_layer = |r: &LayerResult, flops: f64| {
         if let Some(w) = &writer {
             if let (Ok(mut f), Ok(line)) = (w.lock(), serde_json::to_string(r)) {
@@ -699,15 +764,121 @@ fn run_analyze(args: AnalyzeArgs) -> Result<ExitCode> {
     if let Some(j) = &journal {
         let _ = std::fs::remove_file(j);
     }
+    if let Some(dir) = &args.plots {
+        let missing = report
+            .layers
+            .iter()
+            .filter(|r| r.status != Status::Error && r.esd.is_none())
+            .count();
+        if missing > 0 {
+            eprintln!(
+                "note: {missing} layer(s) resumed from the journal have no eigenvalues kept; \
+                 their plots are skipped (run without --resume to plot them)"
+            );
+        }
+        write_plots(&report, dir, &args.plot_format)?;
+    }
+    Ok(exit_code(&report))
+}
+
+fn exit_code(report: &weightscope::Report) -> ExitCode {
     for r in report.layers.iter().filter(|r| r.status == Status::Error) {
         eprintln!("error: {}", r.message);
     }
     let errors = report.summary.layers_error;
-    Ok(if report.summary.layers_analyzed == 0 && errors > 0 {
+    if report.summary.layers_analyzed == 0 && errors > 0 {
         ExitCode::from(2)
     } else if errors > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
-    })
+    }
+}
+
+/// A progress bar by flops on stderr when it is a terminal, else hidden.
+fn progress_bar(
+    src: &dyn formats::TensorSource,
+    opts: &Options,
+    done: &HashMap<(usize, Option<usize>), LayerResult>,
+) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let total: f64 = weightscope::analyze::plan(src, opts)
+        .iter()
+        .filter(|p| p.skip.is_none() && !done.contains_key(&(p.layer_id, p.slice_id)))
+        .map(|p| p.flops())
+        .sum();
+    let b = ProgressBar::new(total.max(1.0) as u64);
+    b.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {percent:>3}% of flops, ETA {eta} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    b
+}
+
+/// Analyse with a progress bar and the options plots need (ESDs kept, MP fit, phases).
+fn analyze_for_plots(model: &ModelArgs, math: &MathArgs) -> Result<weightscope::Report> {
+    let mut opts = model.options()?;
+    math.apply(&mut opts);
+    opts.keep_esd = true;
+    opts.mp_fit = true;
+    opts.phase = true;
+    let src = formats::open(&model.model)?;
+    let source = model.model.display().to_string();
+    let done = HashMap::new();
+    let bar = progress_bar(src.as_ref(), &opts, &done);
+    let on_layer = |r: &LayerResult, flops: f64| {
+        bar.set_message(r.name.clone());
+        bar.inc(flops as u64);
+    };
+    let hooks = Hooks {
+        done,
+        on_layer: Some(&on_layer),
+    };
+    let report = analyze_source(src.as_ref(), &source, &opts, hooks)?;
+    bar.finish_and_clear();
+    Ok(report)
+}
+
+fn image_formats(f: &[FormatArg]) -> Vec<ImageFormat> {
+    let mut v: Vec<ImageFormat> = f
+        .iter()
+        .map(|x| match x {
+            FormatArg::Svg => ImageFormat::Svg,
+            FormatArg::Png => ImageFormat::Png,
+        })
+        .collect();
+    v.dedup();
+    v
+}
+
+fn write_plots(report: &weightscope::Report, dir: &Path, formats: &[FormatArg]) -> Result<()> {
+    let files = plots::write_plots(report, dir, &image_formats(formats))
+        .with_context(|| format!("cannot write the plots to {}", dir.display()))?;
+    eprintln!("wrote {} plot file(s) under {}", files.len(), dir.display());
+    Ok(())
+}
+
+fn run_plot(args: PlotArgs) -> Result<ExitCode> {
+    let report = analyze_for_plots(&args.model, &args.math)?;
+    print!("{}", report::summary_text(&report));
+    write_plots(&report, &args.output, &args.format)?;
+    Ok(exit_code(&report))
+}
+
+fn run_report(args: ReportArgs) -> Result<ExitCode> {
+    let report = analyze_for_plots(&args.model, &args.math)?;
+    print!("{}", report::summary_text(&report));
+    let html = report::html::report_html(&report)?;
+    report::write_atomic(&args.output, html.as_bytes())?;
+    eprintln!(
+        "wrote {} ({} layers, {} bytes)",
+        args.output.display(),
+        report.layers.len(),
+        html.len()
+    );
+    Ok(exit_code(&report))
 }

@@ -376,3 +376,111 @@ fn track_compare_and_rank_on_a_small_series() {
     assert!(corr.starts_with("metric,models,pearson,spearman"));
     assert_eq!(corr.lines().count(), 8);
 }
+
+/// Files under `dir`, relative, sorted.
+fn tree(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).unwrap().to_path_buf());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn plot_writes_svg_and_png_of_every_layer_and_of_the_model() {
+    let d = tmpdir("plot");
+    let out = run(bin()
+        .arg("plot")
+        .arg(example())
+        .args(["--randomize", "-o"])
+        .arg(d.join("p")));
+    assert_eq!(out.status.code(), Some(0));
+    let files = tree(&d.join("p"));
+    let model: Vec<_> = files.iter().filter(|f| f.starts_with("model")).collect();
+    assert_eq!(model.len(), 12, "{model:?}"); // 6 plots × 2 formats
+    for layer in ["001-conv_layers.0", "004-fc_layers.0", "005-fc_layers.2"] {
+        let n = files
+            .iter()
+            .filter(|f| f.starts_with(Path::new("layers").join(layer)))
+            .count();
+        // 8 plots (9 with the zoomed ESD) × 2 formats.
+        assert!(n == 16 || n == 18, "{layer}: {n}");
+    }
+    for f in &files {
+        let bytes = std::fs::read(d.join("p").join(f)).unwrap();
+        match f.extension().and_then(|e| e.to_str()) {
+            Some("png") => assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "{}", f.display()),
+            Some("svg") => assert!(bytes.starts_with(b"<svg") && bytes.ends_with(b"</svg>\n")),
+            _ => panic!("unexpected file {}", f.display()),
+        }
+    }
+    let svg = std::fs::read_to_string(d.join("p/layers/004-fc_layers.0/esd_loglog.svg")).unwrap();
+    assert!(
+        svg.contains("fc_layers.0") && svg.contains("α = 1.956"),
+        "{svg}"
+    );
+}
+
+#[test]
+fn analyze_plots_writes_only_the_formats_asked_for() {
+    let d = tmpdir("aplots");
+    let out = run(bin()
+        .arg("analyze")
+        .arg(example())
+        .args(["-q", "--phase", "--plot-format", "svg", "--plots"])
+        .arg(&d));
+    assert_eq!(out.status.code(), Some(0));
+    let files = tree(&d);
+    // 6 model plots, 7 per layer (no --randomize), more with the zoomed ESD.
+    assert!(files.len() >= 6 + 5 * 7, "{}", files.len());
+    assert!(files.iter().all(|f| f.extension().unwrap() == "svg"));
+}
+
+#[test]
+fn report_is_one_self_contained_html_file_the_same_for_any_thread_count() {
+    let d = tmpdir("report");
+    let mut pages = Vec::new();
+    for t in ["1", "2"] {
+        let p = d.join(format!("r{t}.html"));
+        let out = run(bin()
+            .arg("report")
+            .arg(example())
+            .args(["--threads", t, "-o"])
+            .arg(&p));
+        assert_eq!(out.status.code(), Some(0));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("mean α"));
+        pages.push(std::fs::read_to_string(&p).unwrap());
+    }
+    assert_eq!(pages[0], pages[1]);
+    let html = &pages[0];
+    assert!(html.starts_with("<!DOCTYPE html>") && html.ends_with("</html>\n"));
+    assert_eq!(html.matches("<tr class=\"r\"").count(), 5);
+    assert_eq!(html.matches("<template id=\"L").count(), 5);
+    for name in [
+        "conv_layers.0",
+        "conv_layers.3",
+        "conv_layers.6",
+        "fc_layers.0",
+        "fc_layers.2",
+    ] {
+        assert!(html.contains(&format!(">{name}</td>")), "{name}");
+    }
+    // α of fc_layers.0, as in the README's table.
+    assert!(html.contains(">1.956</td>"));
+    // Nothing fetched from elsewhere: the only URL is the SVG namespace.
+    let urls = html.matches("http").count();
+    assert_eq!(
+        urls,
+        html.matches("xmlns=\"http://www.w3.org/2000/svg\"").count()
+    );
+    assert!(!html.contains("<script src") && !html.contains("<link"));
+}

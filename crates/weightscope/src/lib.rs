@@ -4,7 +4,8 @@
 //! The pipeline, one module per stage:
 //! [`formats`] (read tensors lazily) → [`layers`] (tensors to matrices) → [`spectrum`]
 //! (eigenvalues of WᵀW) → [`fit`] (power law of the tail) → [`diagnose`] (metrics, warnings)
-//! → [`report`] (table, CSV, JSON). [`analyze()`] runs it all on a checkpoint path.
+//! → [`report`] (table, CSV, JSON, plots, HTML report). [`analyze()`] runs it all on a
+//! checkpoint path.
 //!
 //! ```no_run
 //! let report = weightscope::analyze(std::path::Path::new("model.safetensors"), &Default::default())?;

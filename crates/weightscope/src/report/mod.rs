@@ -1,5 +1,8 @@
-//! Output: the per-layer table for a terminal, CSV and JSON files (written atomically).
+//! Output: the per-layer table for a terminal, CSV and JSON files (written atomically), plots
+//! (SVG, PNG) and the HTML report.
 
+pub mod html;
+pub mod plots;
 mod series;
 mod table;
 
