@@ -464,6 +464,15 @@ pub fn fmt_sig(v: f64, sig: usize) -> String {
     }
 }
 
+/// Label of the tick m·10ᵏ on a log axis: a plain number near 1, else m·10ᵏ.
+fn log_tick_label(m: f64, k: i64) -> String {
+    if (-2..4).contains(&k) {
+        fmt_sig(m * 10f64.powi(k as i32), 2)
+    } else {
+        format!("{m}·10{}", superscript(k as i32))
+    }
+}
+
 fn superscript(n: i32) -> String {
     n.to_string()
         .chars()
@@ -503,7 +512,7 @@ fn ticks(axis: &Axis) -> Vec<(f64, String)> {
                     for m in [2.0f64, 5.0] {
                         let d = k as f64 + m.log10();
                         if d >= lo && d <= hi {
-                            t.push((d, fmt_sig(10f64.powf(d), 2)));
+                            t.push((d, log_tick_label(m, k)));
                         }
                     }
                 }
@@ -1489,14 +1498,17 @@ pub fn model_figure(report: &Report, kind: ModelPlot) -> Figure {
     }
     let pad = 0.06 * (yhi - ylo).max(1e-9);
     let (ylo, yhi) = (ylo - pad, yhi + pad);
-    series.push(Series::Line {
-        points: pts.iter().map(|p| (p.0 as f64, p.2)).collect(),
-        color: Rgb(190, 190, 190),
-        width: 1,
-        dashed: false,
-        label: String::new(),
-        secondary: false,
-    });
+    // A thin line through the layers in order, when there are few enough to follow it.
+    if pts.len() <= 100 {
+        series.push(Series::Line {
+            points: pts.iter().map(|p| (p.0 as f64, p.2)).collect(),
+            color: Rgb(190, 190, 190),
+            width: 1,
+            dashed: false,
+            label: String::new(),
+            secondary: false,
+        });
+    }
     // One marker series per (phase, warning) group, in a fixed order.
     let phases: Vec<Option<Phase>> = Phase::ALL
         .iter()
