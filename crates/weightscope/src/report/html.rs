@@ -159,7 +159,7 @@ f.addEventListener('input',function(){var q=f.value.toLowerCase();
 tb.querySelectorAll('tr.r').forEach(function(r){var hide=q&&r.dataset.name.indexOf(q)<0;r.hidden=hide;var d=det(r);if(d)d.hidden=hide;});});
 document.getElementById('closeall').addEventListener('click',function(){
 tb.querySelectorAll('tr.det').forEach(function(d){d.remove();});tb.querySelectorAll('tr.open').forEach(function(r){r.classList.remove('open');});});
-var m=/^#L(\d+)$/.exec(location.hash);if(m){var r=tb.querySelector('tr.r[data-i="'+m[1]+'"]');if(r){toggle(r);r.scrollIntoView({block:'nearest'});}}
+var m=/^#layer-(\d+)$/.exec(location.hash);if(m){var r=tb.querySelector('tr.r[data-i="'+(m[1]-1)+'"]');if(r){toggle(r);if(location.search.indexOf('noscroll')<0)r.scrollIntoView();}}
 })();
 "#;
 
@@ -348,7 +348,8 @@ pub fn report_html(report: &Report) -> Result<String> {
         h,
         "<section><h2>Layers ({})</h2>\n<div class=\"tools\"><input id=\"filter\" type=\"search\" \
          placeholder=\"filter by layer name\"><button id=\"closeall\" type=\"button\">close all plots</button>\
-         <span class=\"small\">Click a row for its plots, a column header to sort.</span></div>\n\
+         <span class=\"small\">Click a row for its plots, a column header to sort; \
+         <code>report.html#layer-N</code> opens row N.</span></div>\n\
          <table id=\"layers\">\n<thead><tr><th class=\"n\">#</th><th class=\"n\">id</th><th>name</th>\
          <th>kind</th><th>shape N×M</th><th class=\"n\">α</th><th class=\"n\">α̂</th><th class=\"n\">D</th>\
          <th class=\"n\">λmax</th><th class=\"n\">stable rank</th><th class=\"n\">MP soft rank</th>\

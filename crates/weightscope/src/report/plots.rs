@@ -464,6 +464,15 @@ pub fn fmt_sig(v: f64, sig: usize) -> String {
     }
 }
 
+/// Label of the tick m·10ᵏ on a log axis: a plain number near 1, else m·10ᵏ.
+fn log_tick_label(m: f64, k: i64) -> String {
+    if (-2..4).contains(&k) {
+        fmt_sig(m * 10f64.powi(k as i32), 2)
+    } else {
+        format!("{m}·10{}", superscript(k as i32))
+    }
+}
+
 fn superscript(n: i32) -> String {
     n.to_string()
         .chars()
@@ -498,12 +507,15 @@ fn ticks(axis: &Axis) -> Vec<(f64, String)> {
                 .map(|k| (k as f64, format!("10{}", superscript(k as i32))))
                 .collect();
             if span < 3.5 {
-                // Few decades: also 2× and 5×.
+                // Few decades: also 2× and 5×, and plain numbers near 1 for all.
+                for (d, label) in t.iter_mut() {
+                    *label = log_tick_label(1.0, d.round() as i64);
+                }
                 for k in (k0 - 1)..=k1 {
                     for m in [2.0f64, 5.0] {
                         let d = k as f64 + m.log10();
                         if d >= lo && d <= hi {
-                            t.push((d, fmt_sig(10f64.powf(d), 2)));
+                            t.push((d, log_tick_label(m, k)));
                         }
                     }
                 }
@@ -646,6 +658,14 @@ fn finite_max(v: impl Iterator<Item = f64>) -> Option<f64> {
 fn finite_min(v: impl Iterator<Item = f64>) -> Option<f64> {
     v.filter(|x| x.is_finite())
         .fold(None, |m, x| Some(m.map_or(x, |m: f64| m.min(x))))
+}
+
+fn eigenvalues(n: usize) -> String {
+    if n == 1 {
+        "1 eigenvalue".into()
+    } else {
+        format!("{n} eigenvalues")
+    }
 }
 
 fn lambda_symbol(report: &Report) -> &'static str {
@@ -824,11 +844,13 @@ fn esd_linear(
     let lmax = zoom.unwrap_or(esd[n - 1]);
     let shown = esd.partition_point(|&l| l <= lmax);
     let (blo, bhi) = sane_range(lmin, lmax, false);
-    let bins = histogram(&esd[..shown], blo, bhi, bin_count(shown), false, n);
+    // One value: an odd number of bins centres it in the middle one.
+    let nb = if lmin == lmax { 9 } else { bin_count(shown) };
+    let bins = histogram(&esd[..shown], blo, bhi, nb, false, n);
     let mut series = vec![Series::Hist {
         bins: bins.clone(),
         color: BLUE_,
-        label: format!("ESD ρ(λ), {n} eigenvalues"),
+        label: format!("ESD ρ(λ), {}", eigenvalues(n)),
     }];
     if shown < n {
         series.push(Series::Key {
@@ -941,7 +963,8 @@ fn esd_loglog(
     }
     let n = nz.len();
     let (lo, hi) = sane_range(nz[0], nz[n - 1], true);
-    let bins = histogram(nz, lo, hi, bin_count(n), true, n);
+    let nb = if nz[0] == nz[n - 1] { 9 } else { bin_count(n) };
+    let bins = histogram(nz, lo, hi, nb, true, n);
     let hpos: Vec<f64> = bins.iter().map(|b| b.2).filter(|h| *h > 0.0).collect();
     let (mut ymin, mut ymax) = (
         finite_min(hpos.iter().copied()).unwrap_or(1.0),
@@ -952,9 +975,12 @@ fn esd_loglog(
         bins,
         color: BLUE_,
         label: if dropped > 0 {
-            format!("ESD ρ(λ), {n} eigenvalues > {EVALS_THRESH:e} ({dropped} below)")
+            format!(
+                "ESD ρ(λ), {} > {EVALS_THRESH:e} ({dropped} below)",
+                eigenvalues(n)
+            )
         } else {
-            format!("ESD ρ(λ), {n} eigenvalues")
+            format!("ESD ρ(λ), {}", eigenvalues(n))
         },
     }];
     if let (Some(a), Some(xmin)) = (row.alpha, row.xmin) {
@@ -1011,7 +1037,7 @@ fn ccdf(row: &LayerResult, esd: &[f64], title: String, subtitle: String, lam: &s
         .into_iter()
         .map(|i| (nz[i], (n - i) as f64 / n as f64))
         .collect();
-    let label = format!("empirical P(Λ ≥ λ), {n} eigenvalues");
+    let label = format!("empirical P(Λ ≥ λ), {}", eigenvalues(n));
     let mut series = vec![if pts.len() <= 150 {
         Series::Points {
             points: pts,
@@ -1080,7 +1106,8 @@ fn singular_values(
     let sv: Vec<f64> = esd.iter().map(|l| l.max(0.0).sqrt()).collect();
     let n = sv.len();
     let (lo, hi) = sane_range(sv[0], sv[n - 1], false);
-    let bins = histogram(&sv, lo, hi, bin_count(n), false, n);
+    let nb = if sv[0] == sv[n - 1] { 9 } else { bin_count(n) };
+    let bins = histogram(&sv, lo, hi, nb, false, n);
     let hmax = finite_max(bins.iter().map(|b| b.2)).unwrap_or(1.0);
     let mut ymax = hmax;
     let nu = if report.options.normalize {
@@ -1091,7 +1118,10 @@ fn singular_values(
     let mut series = vec![Series::Hist {
         bins,
         color: BLUE_,
-        label: format!("density of ν = √λ, {n} values"),
+        label: format!(
+            "density of ν = √λ, {n} value{}",
+            if n == 1 { "" } else { "s" }
+        ),
     }];
     // ρ_ν(ν) = 2ν ρ_λ(ν²).
     if let Some((pts, _)) = mp_curve(report, row, n, |l| {
@@ -1168,7 +1198,7 @@ fn scree(row: &LayerResult, esd: &[f64], title: String, subtitle: String, lam: &
         color: BLUE_,
         width: 2,
         dashed: false,
-        label: format!("λᵢ in decreasing order ({n} eigenvalues)"),
+        label: format!("λᵢ in decreasing order ({})", eigenvalues(n)),
         secondary: false,
     });
     if let Some(mp) = &row.mp {
@@ -1489,14 +1519,17 @@ pub fn model_figure(report: &Report, kind: ModelPlot) -> Figure {
     }
     let pad = 0.06 * (yhi - ylo).max(1e-9);
     let (ylo, yhi) = (ylo - pad, yhi + pad);
-    series.push(Series::Line {
-        points: pts.iter().map(|p| (p.0 as f64, p.2)).collect(),
-        color: Rgb(190, 190, 190),
-        width: 1,
-        dashed: false,
-        label: String::new(),
-        secondary: false,
-    });
+    // A thin line through the layers in order, when there are few enough to follow it.
+    if pts.len() <= 100 {
+        series.push(Series::Line {
+            points: pts.iter().map(|p| (p.0 as f64, p.2)).collect(),
+            color: Rgb(190, 190, 190),
+            width: 1,
+            dashed: false,
+            label: String::new(),
+            secondary: false,
+        });
+    }
     // One marker series per (phase, warning) group, in a fixed order.
     let phases: Vec<Option<Phase>> = Phase::ALL
         .iter()
