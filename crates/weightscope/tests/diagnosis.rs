@@ -1,8 +1,6 @@
 //! The paper's diagnosis (issue: MP fit, spikes, randomization, eigenvectors, phases) against
 //! closed forms, generated matrices and weightwatcher 0.7.7 (tests/fixtures/diagnosis/).
 
-use serde_json::Value;
-use std::path::{Path, PathBuf};
 use weightscope::diagnose::eigenvectors::{
     localization_ratio, participation_ratio, vector_entropy,
 };
@@ -12,23 +10,8 @@ use weightscope::fit::marchenko_pastur::{fit_marchenko_pastur, MpMethod};
 use weightscope::spectrum::{gram_eigenvalues, Precision, Solver};
 use weightscope::synth::{synth_matrix, Phase};
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures")
-        .join(name)
-}
-
-fn load(name: &str) -> Value {
-    serde_json::from_slice(&std::fs::read(fixture(name)).unwrap()).unwrap()
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect()
-}
+mod common;
+use common::{fixture, floats, load};
 
 fn esd(w: &faer::Mat<f64>) -> Vec<f64> {
     gram_eigenvalues(w.as_ref(), Solver::Auto, Precision::F64).unwrap()

@@ -3,7 +3,6 @@
 //! of weightwatcher 0.7.7 and powerlaw 2.0.0 in tests/fixtures/diagnosis/.
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
 use weightscope::fit::alternatives::{
     exponential_loglikelihoods, loglikelihood_ratio, lognormal_at, lognormal_loglikelihoods,
     power_law_loglikelihoods, stretched_exponential_at, stretched_exponential_loglikelihoods,
@@ -19,23 +18,8 @@ use weightscope::fit::truncated::{
 use weightscope::fit::universality::{universality, UniversalityClass};
 use weightscope::fit::{fit_power_law, PlMethod};
 
-fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures")
-        .join(rel)
-}
-
-fn load(rel: &str) -> Value {
-    serde_json::from_slice(&std::fs::read(fixture(rel)).unwrap()).unwrap()
-}
-
-fn floats(v: &Value) -> Vec<f64> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x.as_f64().unwrap())
-        .collect()
-}
+mod common;
+use common::{floats, load};
 
 fn f(v: &Value) -> f64 {
     v.as_f64().unwrap()
