@@ -15,6 +15,7 @@ use crate::fit::universality::universality;
 use crate::fit::{fit_power_law, PlMethod};
 use crate::formats::{self, TensorSource};
 use crate::layers::{self, LayerOptions, LayerPlan};
+use crate::lora;
 use crate::spectrum::{self, Precision, Solver};
 use crate::synth::Phase;
 use crate::{Error, Result};
@@ -440,11 +441,36 @@ pub fn analyze_layer(plan: &LayerPlan, data: Vec<f64>, opts: &Options) -> LayerR
     if data.iter().all(|&x| x == 0.0) {
         return LayerResult::error(plan, "all-zero matrix: no spectrum");
     }
-    let mats = layers::layer_matrices(plan, &data, &opts.layers);
-    drop(data);
-    let (mut evals, rank_loss) = match layer_esd(&mats, plan.n, opts.solver, opts.precision) {
+    let (mats, esd) = match &plan.lora {
+        None => {
+            let mats = layers::layer_matrices(plan, &data, &opts.layers);
+            drop(data);
+            let esd = layer_esd(&mats, plan.n, opts.solver, opts.precision);
+            (mats, esd.map_err(|e| e.to_string()))
+        }
+        Some(pair) => {
+            let (a, b) = lora::factors(pair, &data);
+            drop(data);
+            // The product itself only for the analyses that need the matrix.
+            let mats = if opts.randomize || opts.vectors {
+                vec![lora::product(a.as_ref(), b.as_ref())]
+            } else {
+                Vec::new()
+            };
+            let esd = match lora::eigenvalues(a.as_ref(), b.as_ref()) {
+                Some(ev) if ev.last().is_some_and(|&l| l > 0.0) => {
+                    let loss = ev.len() - metrics::matrix_rank(&ev, plan.n);
+                    Ok((ev, loss))
+                }
+                Some(_) => Err("LoRA B·A is zero (an untrained adapter: B starts at 0)".into()),
+                None => Err("SVD of the LoRA factors did not converge".into()),
+            };
+            (mats, esd)
+        }
+    };
+    let (mut evals, rank_loss) = match esd {
         Ok(x) => x,
-        Err(e) => return LayerResult::error(plan, e.to_string()),
+        Err(e) => return LayerResult::error(plan, e),
     };
     let norm_n = if opts.normalize { plan.n as f64 } else { 1.0 };
     evals.iter_mut().for_each(|l| *l /= norm_n);
@@ -732,6 +758,14 @@ impl MemoryGate {
     }
 }
 
+/// The data [`analyze_layer`] takes for a plan: the tensor, or both factors of a LoRA pair.
+pub fn read_layer(src: &dyn TensorSource, plan: &LayerPlan) -> Result<Vec<f64>> {
+    match &plan.lora {
+        None => Ok(src.read_f64(plan.layer_id)?),
+        Some(pair) => lora::read_factors(src, plan, pair),
+    }
+}
+
 /// Analyse a checkpoint file or model folder.
 pub fn analyze(path: &Path, opts: &Options) -> Result<Report> {
     let src = formats::open(path)?;
@@ -763,7 +797,7 @@ pub fn analyze_source(
             return r.clone();
         }
         let held = gate.as_ref().map_or(0, |g| g.acquire(layer_memory(p)));
-        let r = match src.read_f64(p.layer_id) {
+        let r = match read_layer(src, p) {
             Ok(data) => {
                 let mut r = analyze_layer(p, data, opts);
                 if r.status == Status::Error {

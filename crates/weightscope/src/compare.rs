@@ -3,12 +3,15 @@
 //! base (metric deltas and the ESD of ΔW), and several models ranked by their summary metrics
 //! against reported accuracies.
 
-use crate::analyze::{analyze_layer, analyze_source, Hooks, LayerResult, Options, Report};
+use crate::analyze::{
+    analyze_layer, analyze_source, read_layer, Hooks, LayerResult, Options, Report,
+};
 use crate::diagnose::randomization::esd_distance;
 use crate::fit::marchenko_pastur::fit_marchenko_pastur;
 use crate::fit::{fit_power_law, MpFit, PowerLawFit};
 use crate::formats;
-use crate::layers::plan_layers;
+use crate::layers::{plan_layers, LayerPlan};
+use crate::lora;
 use crate::{Error, Result};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -180,10 +183,22 @@ pub fn compare(base: &Path, tuned: &Path, opts: &Options) -> Result<Vec<CompareR
             .iter()
             .find(|p| p.layer_id == t.layer_id && p.slice_id == t.slice_id)
             .ok_or_else(|| Error::Usage(format!("no plan for {}", t.longname)))?;
-        let wb = sb.read_f64(b.layer_id)?;
-        let wt = st.read_f64(t.layer_id)?;
+        // LoRA rows: ΔW is the difference of the two products B·A (of rank up to 2r).
+        let full = |src: &dyn formats::TensorSource| -> Result<Vec<f64>> {
+            let data = read_layer(src, plan)?;
+            Ok(match &plan.lora {
+                Some(pair) => lora::product_row_major(pair, &data),
+                None => data,
+            })
+        };
+        let (wb, wt) = (full(sb.as_ref())?, full(st.as_ref())?);
         let delta: Vec<f64> = wt.iter().zip(&wb).map(|(x, y)| x - y).collect();
-        let mut d = analyze_layer(plan, delta, &o);
+        let delta_plan = LayerPlan {
+            lora: None,
+            num_evals: plan.m,
+            ..plan.clone()
+        };
+        let mut d = analyze_layer(&delta_plan, delta, &o);
         d.esd = None;
         let dist = match (&b.esd, &t.esd) {
             (Some(x), Some(y)) => esd_distance(x, y),

@@ -168,6 +168,9 @@ pub struct LayerPlan {
     /// What the reader said the tensor is (ONNX graph role, Keras channels-last kernel).
     #[serde(skip)]
     pub role: Option<String>,
+    /// A LoRA adapter's B·A (this row reads the A factor and its B factor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lora: Option<crate::lora::LoraPair>,
 }
 
 impl LayerPlan {
@@ -403,6 +406,7 @@ pub fn plan_layers(tensors: &[TensorInfo], opts: &LayerOptions) -> Vec<LayerPlan
             part: None,
             note: None,
             role: t.role.clone(),
+            lora: None,
         };
         plan.skip = if t.problem.is_some() && t.shape.is_empty() {
             None // unreadable entry: reported as an error row when read
@@ -514,6 +518,9 @@ pub fn plan_layers(tensors: &[TensorInfo], opts: &LayerOptions) -> Vec<LayerPlan
             p.part = Some(part);
             plans.push(p);
         }
+    }
+    if tensors.iter().any(|t| t.name.contains("lora_")) {
+        crate::lora::pair_factors(&mut plans, tensors, opts.min_evals);
     }
     plans
 }

@@ -19,6 +19,7 @@ pub mod diagnose;
 pub mod fit;
 pub use weightscope_formats as formats;
 pub mod layers;
+pub mod lora;
 pub mod report;
 pub mod spectrum;
 pub mod synth;

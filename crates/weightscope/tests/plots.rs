@@ -28,6 +28,7 @@ fn plan(id: usize, name: &str, n: usize, m: usize) -> LayerPlan {
         part: None,
         note: None,
         role: None,
+        lora: None,
     }
 }
 
