@@ -17,6 +17,8 @@
 //! Everything runs single-threaded per matrix (`Par::Seq`): parallelism is across layers, so
 //! results are bit-identical whatever the thread count.
 
+pub mod symmetric_eigen;
+
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::matmul::triangular::{self, BlockStructure};
 use faer::{Accum, Mat, MatRef, Par};
