@@ -240,11 +240,15 @@ fn main() {
         // The faer route depends only on M: time it once per M.
         let old = !skip_old && !sizes[..i].iter().any(|&(_, m2)| m2 == m);
         if only.as_deref() != Some("f32") {
-            let b = bands.clone().unwrap_or_else(|| vec![se::default_band::<f64>(m)]);
+            let b = bands
+                .clone()
+                .unwrap_or_else(|| vec![se::default_band::<f64>(m)]);
             run::<f64>("f64", n, m, p64, &b, old);
         }
         if only.as_deref() != Some("f64") {
-            let b = bands.clone().unwrap_or_else(|| vec![se::default_band::<f32>(m)]);
+            let b = bands
+                .clone()
+                .unwrap_or_else(|| vec![se::default_band::<f32>(m)]);
             run::<f32>("f32", n, m, p32, &b, old);
         }
     }
