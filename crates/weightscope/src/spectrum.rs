@@ -4,7 +4,8 @@
 //!
 //! Two routes, chosen by measurement (bench/ and the README's Performance section):
 //! * Gram: form X with a symmetric (lower-triangle) product, N·M² flops, then the
-//!   self-adjoint eigenvalues, ≈ 4/3·M³ flops. 1.6–2.5× faster than an SVD at every size,
+//!   self-adjoint eigenvalues, ≈ 4/3·M³ flops (from [`TWO_STAGE_MIN`] on by the two-stage
+//!   reduction of [`symmetric_eigen`], all in GEMMs, below by faer's one-stage one). 1.6–2.5× faster than an SVD at every size,
 //!   and exact to ≈ ε·λmax in absolute terms — so eigenvalues far below λmax lose their
 //!   relative accuracy (the condition number is squared).
 //! * SVD of W (values only), squared: relative accuracy down to the smallest singular value,
@@ -16,6 +17,8 @@
 //!
 //! Everything runs single-threaded per matrix (`Par::Seq`): parallelism is across layers, so
 //! results are bit-identical whatever the thread count.
+
+pub mod symmetric_eigen;
 
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::matmul::triangular::{self, BlockStructure};
@@ -56,6 +59,13 @@ pub enum Precision {
 /// (numerically rank-deficient layers) the SVD is used. A square Gaussian 4096 × 4096 layer
 /// has λmin/λmax ≈ 1/(4N²) ≈ 1.5e-8 (rarely below 1e-10): Gram.
 pub const AUTO_SVD_RATIO: f64 = 1e-11;
+
+/// Gram size M from which the Gram eigenvalues are taken by the two-stage reduction of
+/// [`symmetric_eigen`] rather than faer's one-stage `self_adjoint_evd`: below it they are
+/// about as fast (the tridiagonal QR, common to both, dominates), above it the two-stage
+/// route is faster, 1.3× at M = 2048 and more at 4096 (`examples/kernel_speed.rs`). Both are
+/// exact to ≈ 1e-14·λmax.
+pub const TWO_STAGE_MIN: usize = 1024;
 
 /// Why the eigen-solver failed (it does not converge on NaN/Inf input; callers check first).
 #[derive(Debug, thiserror::Error)]
@@ -136,7 +146,14 @@ fn gram_eig<T: Real>(w: MatRef<'_, T>) -> Result<Vec<f64>, NoConvergence> {
     // The eigenvalues are taken in f64 whatever T: the product is where the flops are
     // (N·M² against 4/3·M³), and faer's single-precision tridiagonal solver loses ~M·ε₃₂
     // relative accuracy (1e-4 at M = 4096) where the f32 Gram itself is good to ~1e-7.
-    let x = Mat::<f64>::from_fn(m, m, |i, j| if i >= j { x[(i, j)].to_f64() } else { 0.0 });
+    let mut x = Mat::<f64>::from_fn(m, m, |i, j| if i >= j { x[(i, j)].to_f64() } else { 0.0 });
+    if m >= TWO_STAGE_MIN {
+        return symmetric_eigen::symmetric_eigenvalues(
+            x.as_mut(),
+            symmetric_eigen::default_band::<f64>(m),
+        )
+        .map_err(|_| NoConvergence);
+    }
     let mut s = faer::diag::Diag::<f64>::zeros(m);
     let par = Par::Seq;
     let scratch = faer::linalg::evd::self_adjoint_evd_scratch::<f64>(
