@@ -144,7 +144,7 @@ fn run_specs(args: &Args) -> Result<Vec<RunSpec>> {
             wd: 0.0,
         })
         .collect();
-    for s in &args.wd_runs {
+    for s in args.wd_runs.iter().filter(|s| !s.trim().is_empty()) {
         let (b, wd) = s
             .split_once(':')
             .with_context(|| format!("--wd-runs: {s:?} is not BATCH:LAMBDA"))?;
