@@ -119,7 +119,9 @@ impl Sgd {
             } else {
                 g.clone()
             };
-            let v = ((&self.velocity[k] * self.momentum)? - (g * self.lr)?)?;
+            // Detached: λW is computed from a Var, and a tracked result would chain every
+            // step's graph into the velocity (memory grows with the number of steps).
+            let v = ((&self.velocity[k] * self.momentum)? - (g * self.lr)?)?.detach();
             var.set(&(var.as_tensor() + &v)?)?;
             self.velocity[k] = v;
         }
