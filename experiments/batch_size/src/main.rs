@@ -1,0 +1,536 @@
+//! Martin & Mahoney, "Implicit Self-Regularization in Deep Neural Networks", §7 (Figs. 29–31):
+//! the batch size alone moves a network through the phases of training. Train MLP3 on MNIST
+//! at several batch sizes from the same initial weights, save the weights as safetensors,
+//! diagnose them with weightscope (stable rank, MP soft rank, α, spikes, phase) and write a
+//! results page with the ESD of each hidden layer per batch size. Plus §6.4: the same with an
+//! explicit L2 term, and a very strong one that tries to exhibit Rank-collapse.
+
+mod idx;
+mod mnist;
+mod train;
+
+use anyhow::{bail, Context, Result};
+use candle_core::Device;
+use clap::Parser;
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use train::{Data, Mlp, Sgd};
+use weightscope::report::plots::{layer_plot, ImageFormat, LayerPlot};
+
+/// MLP3 of the paper: two hidden layers of 512 (§4, MLP3; here on MNIST).
+const SIZES: [usize; 4] = [mnist::PIXELS, 512, 512, 10];
+
+#[derive(Parser, Debug)]
+#[command(about = "Reproduce §7 of Martin & Mahoney (batch size → phases) on MNIST with MLP3")]
+struct Args {
+    /// Folder with the MNIST IDX files (gzipped or not).
+    #[arg(long, default_value = "../shared/data/mnist")]
+    data: PathBuf,
+    /// Where results.md, results.json, results.csv and esd/*.png go.
+    #[arg(long, default_value = "experiments/batch_size/results")]
+    out: PathBuf,
+    /// Where the checkpoints go (git-ignored).
+    #[arg(long, default_value = "experiments/batch_size/checkpoints")]
+    checkpoints: PathBuf,
+    /// Batch sizes, trained without explicit regularization.
+    #[arg(long, value_delimiter = ',', default_value = "500,250,100,32,16,8,4,2")]
+    batch_sizes: Vec<usize>,
+    /// Extra runs with an explicit L2 term, BATCH:LAMBDA (λ as in v ← μv − η(g + λW)).
+    #[arg(long, value_delimiter = ',', default_value = "32:0.0005,32:0.05")]
+    wd_runs: Vec<String>,
+    /// Train only the --wd-runs (e.g. to resume after an interruption; then --analyze-only
+    /// with the full lists rebuilds the tables).
+    #[arg(long)]
+    skip_batch_runs: bool,
+    /// Epochs of every run (no early stopping).
+    #[arg(long, default_value_t = 10)]
+    epochs: usize,
+    /// Train on the first K training images only (0: all 60,000).
+    #[arg(long, default_value_t = 0)]
+    train_subset: usize,
+    /// Seed of the initial weights (the same W₀ for every run) and of the shuffles.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Learning rate, the same for every batch size (the paper's 0.01, §6.1).
+    #[arg(long, default_value_t = 0.01)]
+    lr: f64,
+    /// Momentum (the paper's 0.9).
+    #[arg(long, default_value_t = 0.9)]
+    momentum: f64,
+    /// Also save a checkpoint after every epoch (for `weightscope track`).
+    #[arg(long)]
+    per_epoch: bool,
+    /// Threads for candle and weightscope (1: deterministic, and one core).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Skip the sha256 / class-count check of the data.
+    #[arg(long)]
+    no_verify: bool,
+    /// Do not train: re-analyse the checkpoints of an earlier run.
+    #[arg(long)]
+    analyze_only: bool,
+    /// Only time training steps for each batch size (steps/s, s/epoch) and exit.
+    #[arg(long)]
+    timing: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct EpochLog {
+    epoch: usize,
+    train_loss: f64,
+    test_acc: f64,
+    seconds: f64,
+}
+
+/// What training a run produced (also `checkpoints/<run>/train.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct TrainResult {
+    name: String,
+    batch_size: usize,
+    lr: f64,
+    momentum: f64,
+    weight_decay: f64,
+    epochs: usize,
+    train_examples: usize,
+    seed: u64,
+    steps: usize,
+    diverged: bool,
+    train_acc: f64,
+    train_loss: f64,
+    test_acc: f64,
+    test_loss: f64,
+    seconds: f64,
+    log: Vec<EpochLog>,
+}
+
+/// The weightscope numbers of one layer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct LayerRow {
+    layer: String,
+    shape: Vec<usize>,
+    stable_rank: Option<f64>,
+    mp_softrank: Option<f64>,
+    alpha: Option<f64>,
+    lambda_max: Option<f64>,
+    num_spikes: Option<usize>,
+    num_bleeding_out: Option<usize>,
+    bulk_ks: Option<f64>,
+    phase: Option<String>,
+    phase_reason: Option<String>,
+    matrix_rank: Option<usize>,
+    zero_mass: Option<f64>,
+    entropy: Option<f64>,
+    esd_png: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RunResult {
+    #[serde(flatten)]
+    train: TrainResult,
+    layers: Vec<LayerRow>,
+}
+
+struct RunSpec {
+    name: String,
+    batch: usize,
+    wd: f64,
+}
+
+fn run_specs(args: &Args) -> Result<Vec<RunSpec>> {
+    let mut v: Vec<RunSpec> = args
+        .batch_sizes
+        .iter()
+        .filter(|_| !args.skip_batch_runs)
+        .map(|&b| RunSpec {
+            name: format!("b{b}"),
+            batch: b,
+            wd: 0.0,
+        })
+        .collect();
+    for s in args.wd_runs.iter().filter(|s| !s.trim().is_empty()) {
+        let (b, wd) = s
+            .split_once(':')
+            .with_context(|| format!("--wd-runs: {s:?} is not BATCH:LAMBDA"))?;
+        let batch: usize = b
+            .parse()
+            .with_context(|| format!("--wd-runs: batch {b:?}"))?;
+        let wd: f64 = wd.parse().with_context(|| format!("--wd-runs: λ {wd:?}"))?;
+        v.push(RunSpec {
+            name: format!("b{batch}_wd{wd}"),
+            batch,
+            wd,
+        });
+    }
+    if v.iter().any(|r| r.batch == 0) {
+        bail!("batch sizes must be positive");
+    }
+    Ok(v)
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    // candle's CPU matmul and weightscope both size their thread pools from this; one thread
+    // keeps the run on one core and the floating-point sums in a fixed order.
+    std::env::set_var("RAYON_NUM_THREADS", args.threads.to_string());
+    let started = Instant::now();
+    let dev = Device::Cpu;
+    let specs = run_specs(&args)?;
+
+    if args.analyze_only {
+        let mut results = Vec::new();
+        for spec in &specs {
+            let dir = args.checkpoints.join(&spec.name);
+            let p = dir.join("train.json");
+            let s = std::fs::read_to_string(&p)
+                .with_context(|| format!("--analyze-only: cannot read {}", p.display()))?;
+            let train: TrainResult = serde_json::from_str(&s)?;
+            results.push(analyze_run(&args, train, &dir.join("final.safetensors"))?);
+        }
+        return write_results(&args, &results, started.elapsed().as_secs_f64());
+    }
+
+    let t = Instant::now();
+    let data = mnist::load(&args.data, !args.no_verify)?;
+    let train_split = if args.train_subset > 0 {
+        data.train.head(args.train_subset)
+    } else {
+        data.train.clone()
+    };
+    let train = Data::new(
+        &train_split.images,
+        &train_split.labels,
+        mnist::PIXELS,
+        &dev,
+    )?;
+    let test = Data::new(&data.test.images, &data.test.labels, mnist::PIXELS, &dev)?;
+    eprintln!(
+        "MNIST: {} training (of {}), {} test images, loaded{} in {:.1}s",
+        train.n,
+        data.train.n,
+        test.n,
+        if args.no_verify { "" } else { " and verified" },
+        t.elapsed().as_secs_f64()
+    );
+
+    if args.timing {
+        return timing(&args, &specs, &train, &dev);
+    }
+
+    let mut results = Vec::new();
+    for spec in &specs {
+        let dir = args.checkpoints.join(&spec.name);
+        std::fs::create_dir_all(&dir).with_context(|| format!("{}", dir.display()))?;
+        let tr = train_run(&args, spec, &train, &test, &dev, &dir)?;
+        std::fs::write(dir.join("train.json"), serde_json::to_string_pretty(&tr)?)?;
+        results.push(analyze_run(&args, tr, &dir.join("final.safetensors"))?);
+        // Rewrite after every run, so an interrupted experiment still leaves its numbers.
+        write_results(&args, &results, started.elapsed().as_secs_f64())?;
+    }
+    eprintln!("done in {:.1} min", started.elapsed().as_secs_f64() / 60.0);
+    Ok(())
+}
+
+fn timing(args: &Args, specs: &[RunSpec], train: &Data, dev: &Device) -> Result<()> {
+    let mut seen = std::collections::BTreeSet::new();
+    for spec in specs.iter().filter(|s| seen.insert(s.batch)) {
+        let model = Mlp::new(&SIZES, args.seed, dev)?;
+        let mut opt = Sgd::new(&model, args.lr, args.momentum, spec.wd)?;
+        // Time about 2,000 examples' worth of steps (at least 20 steps) on a subset.
+        let steps = (2000 / spec.batch).max(20);
+        let sub = Data {
+            x: train.x.narrow(0, 0, (steps * spec.batch).min(train.n))?,
+            y: train.y.narrow(0, 0, (steps * spec.batch).min(train.n))?,
+            n: (steps * spec.batch).min(train.n),
+        };
+        let mut rng = train::shuffle_rng(args.seed);
+        let t = Instant::now();
+        train::train_epoch(&model, &mut opt, &sub, spec.batch, &mut rng)?;
+        let s = t.elapsed().as_secs_f64();
+        let done = sub.n.div_ceil(spec.batch);
+        let per_epoch = s / sub.n as f64 * train.n as f64;
+        println!(
+            "batch {:4}: {:8.1} steps/s, {:8.0} examples/s, {:7.1} s per epoch of {}",
+            spec.batch,
+            done as f64 / s,
+            sub.n as f64 / s,
+            per_epoch,
+            train.n
+        );
+    }
+    Ok(())
+}
+
+fn train_run(
+    args: &Args,
+    spec: &RunSpec,
+    train: &Data,
+    test: &Data,
+    dev: &Device,
+    dir: &Path,
+) -> Result<TrainResult> {
+    let t = Instant::now();
+    // Same seed, same W₀ and the same shuffle stream for every run: only the batch size
+    // (or λ) differs.
+    let model = Mlp::new(&SIZES, args.seed, dev)?;
+    let mut opt = Sgd::new(&model, args.lr, args.momentum, spec.wd)?;
+    let mut rng = train::shuffle_rng(args.seed);
+    let mut log = Vec::new();
+    let mut diverged = false;
+    for epoch in 1..=args.epochs {
+        let Some(loss) = train::train_epoch(&model, &mut opt, train, spec.batch, &mut rng)? else {
+            diverged = true;
+            eprintln!("{}: loss not finite in epoch {epoch}: stopped", spec.name);
+            break;
+        };
+        let (test_acc, _) = train::evaluate(&model, test)?;
+        let secs = t.elapsed().as_secs_f64();
+        eprintln!(
+            "{:>12} epoch {epoch:3}: train loss {loss:.4}  test acc {:.4}  ({secs:.0}s)",
+            spec.name, test_acc
+        );
+        log.push(EpochLog {
+            epoch,
+            train_loss: loss,
+            test_acc,
+            seconds: secs,
+        });
+        if args.per_epoch {
+            model.save(&dir.join(format!("epoch_{epoch:03}.safetensors")))?;
+        }
+    }
+    model.save(&dir.join("final.safetensors"))?;
+    let (train_acc, train_loss) = train::evaluate(&model, train)?;
+    let (test_acc, test_loss) = train::evaluate(&model, test)?;
+    Ok(TrainResult {
+        name: spec.name.clone(),
+        batch_size: spec.batch,
+        lr: args.lr,
+        momentum: args.momentum,
+        weight_decay: spec.wd,
+        epochs: log.len(),
+        train_examples: train.n,
+        seed: args.seed,
+        steps: log.len() * train.n.div_ceil(spec.batch),
+        diverged,
+        train_acc,
+        train_loss,
+        test_acc,
+        test_loss,
+        seconds: t.elapsed().as_secs_f64(),
+        log,
+    })
+}
+
+fn analyze_run(args: &Args, train: TrainResult, ckpt: &Path) -> Result<RunResult> {
+    let opts = weightscope::Options {
+        mp_fit: true,
+        phase: true,
+        keep_esd: true,
+        threads: Some(args.threads),
+        ..Default::default()
+    };
+    let report = weightscope::analyze(ckpt, &opts)
+        .with_context(|| format!("weightscope on {}", ckpt.display()))?;
+    let esd_dir = args.out.join("esd");
+    std::fs::create_dir_all(&esd_dir).with_context(|| format!("{}", esd_dir.display()))?;
+    let mut layers = Vec::new();
+    for (i, r) in report.layers.iter().enumerate() {
+        let layer = r.longname.trim_end_matches(".weight").to_string();
+        // The ESD with its MP fit (Figs. 30–31) for the hidden layers; fc3 (10 eigenvalues)
+        // has too few for a histogram to mean much.
+        let esd_png = if layer != "fc3" && r.esd.is_some() {
+            let name = format!("{}_{layer}.png", train.name);
+            let bytes = layer_plot(&report, i, LayerPlot::Esd, ImageFormat::Png)?;
+            std::fs::write(esd_dir.join(&name), bytes)?;
+            Some(format!("esd/{name}"))
+        } else {
+            None
+        };
+        layers.push(LayerRow {
+            layer,
+            shape: r.shape.clone(),
+            stable_rank: r.stable_rank,
+            mp_softrank: r.mp.as_ref().map(|m| m.mp_softrank),
+            alpha: r.alpha,
+            lambda_max: r.lambda_max,
+            num_spikes: r.mp.as_ref().map(|m| m.num_spikes),
+            num_bleeding_out: r.mp.as_ref().map(|m| m.num_bleeding_out),
+            bulk_ks: r.mp.as_ref().map(|m| m.bulk_ks),
+            phase: r.phase.as_ref().map(|p| p.phase.as_str().to_string()),
+            phase_reason: r.phase.as_ref().map(|p| p.reason.clone()),
+            matrix_rank: r.matrix_rank,
+            zero_mass: r.zero_mass,
+            entropy: r.entropy,
+            esd_png,
+        });
+    }
+    Ok(RunResult { train, layers })
+}
+
+fn f(x: Option<f64>, prec: usize) -> String {
+    x.map_or("–".into(), |v| format!("{v:.prec$}"))
+}
+
+fn write_results(args: &Args, results: &[RunResult], seconds: f64) -> Result<()> {
+    let out = &args.out;
+    std::fs::create_dir_all(out).with_context(|| format!("{}", out.display()))?;
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let json = serde_json::json!({
+        "command": command,
+        "seconds": seconds,
+        "runs": results,
+    });
+    std::fs::write(
+        out.join("results.json"),
+        serde_json::to_string_pretty(&json)?,
+    )?;
+
+    // CSV: one row per (run, layer).
+    let mut csv = String::from(
+        "run,batch_size,weight_decay,lr,epochs,train_examples,steps,diverged,train_acc,test_acc,\
+         train_loss,test_loss,train_seconds,layer,N,M,stable_rank,mp_softrank,alpha,lambda_max,\
+         num_spikes,num_bleeding_out,bulk_ks,phase,matrix_rank,zero_mass,entropy\n",
+    );
+    for r in results {
+        let t = &r.train;
+        for l in &r.layers {
+            let o = |x: Option<f64>| x.map_or(String::new(), |v| format!("{v}"));
+            let u = |x: Option<usize>| x.map_or(String::new(), |v| v.to_string());
+            writeln!(
+                csv,
+                "{},{},{},{},{},{},{},{},{},{},{},{},{:.1},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                t.name,
+                t.batch_size,
+                t.weight_decay,
+                t.lr,
+                t.epochs,
+                t.train_examples,
+                t.steps,
+                t.diverged,
+                t.train_acc,
+                t.test_acc,
+                t.train_loss,
+                t.test_loss,
+                t.seconds,
+                l.layer,
+                l.shape.first().copied().unwrap_or(0),
+                l.shape.get(1).copied().unwrap_or(0),
+                o(l.stable_rank),
+                o(l.mp_softrank),
+                o(l.alpha),
+                o(l.lambda_max),
+                u(l.num_spikes),
+                u(l.num_bleeding_out),
+                o(l.bulk_ks),
+                l.phase.clone().unwrap_or_default(),
+                u(l.matrix_rank),
+                o(l.zero_mass),
+                o(l.entropy),
+            )?;
+        }
+    }
+    std::fs::write(out.join("results.csv"), csv)?;
+
+    // Markdown: the accuracy table, one table per layer, and the ESD panel.
+    let mut md = String::new();
+    writeln!(
+        md,
+        "# Batch size → phases (Martin & Mahoney §7), MLP3 on MNIST\n"
+    )?;
+    writeln!(
+        md,
+        "Generated by `batch-size-experiment` (see [../README.md](../README.md)).\n\n\
+         Command: `{command}`  \nWall time of this command: {:.1} min; training time summed over \
+         the runs: {:.1} min (one thread).  \n\
+         Every run: MLP3 784→512→512→10, same Glorot-normal W₀ (seed {}), SGD lr {} momentum {}, \
+         {} epochs on {} training images, no early stopping.\n",
+        seconds / 60.0,
+        results.iter().map(|r| r.train.seconds).sum::<f64>() / 60.0,
+        args.seed,
+        args.lr,
+        args.momentum,
+        args.epochs,
+        results.first().map_or(0, |r| r.train.train_examples),
+    )?;
+    writeln!(md, "## Accuracy\n")?;
+    writeln!(
+        md,
+        "| run | batch | L2 λ | steps | train acc | test acc | gap | train loss | time (s) |"
+    )?;
+    writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---:|")?;
+    for r in results {
+        let t = &r.train;
+        writeln!(
+            md,
+            "| {}{} | {} | {} | {} | {:.4} | {:.4} | {:.4} | {:.4} | {:.0} |",
+            t.name,
+            if t.diverged { " (diverged)" } else { "" },
+            t.batch_size,
+            t.weight_decay,
+            t.steps,
+            t.train_acc,
+            t.test_acc,
+            t.train_acc - t.test_acc,
+            t.train_loss,
+            t.seconds
+        )?;
+    }
+    let layer_names: Vec<String> = results
+        .first()
+        .map(|r| r.layers.iter().map(|l| l.layer.clone()).collect())
+        .unwrap_or_default();
+    for name in &layer_names {
+        let shape = results[0]
+            .layers
+            .iter()
+            .find(|l| &l.layer == name)
+            .map(|l| format!("{:?}", l.shape))
+            .unwrap_or_default();
+        writeln!(md, "\n## {name} {shape}\n")?;
+        writeln!(
+            md,
+            "| run | stable rank | MP soft rank | α | λmax | spikes (bleeding) | bulk KS | phase | rank | zero mass |"
+        )?;
+        writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|")?;
+        for r in results {
+            let Some(l) = r.layers.iter().find(|l| &l.layer == name) else {
+                continue;
+            };
+            writeln!(
+                md,
+                "| {} | {} | {} | {} | {} | {} ({}) | {} | {} | {} | {} |",
+                r.train.name,
+                f(l.stable_rank, 2),
+                f(l.mp_softrank, 3),
+                f(l.alpha, 2),
+                f(l.lambda_max, 2),
+                l.num_spikes.map_or("–".into(), |v| v.to_string()),
+                l.num_bleeding_out.map_or("–".into(), |v| v.to_string()),
+                f(l.bulk_ks, 3),
+                l.phase.as_deref().unwrap_or("–"),
+                l.matrix_rank.map_or("–".into(), |v| v.to_string()),
+                f(l.zero_mass, 3),
+            )?;
+        }
+    }
+    writeln!(
+        md,
+        "\n## ESDs (cf. Figs. 30–31): histogram of the eigenvalues of WᵀW with the fitted MP \
+         bulk\n"
+    )?;
+    writeln!(md, "| run | fc1 | fc2 |\n|---|---|---|")?;
+    for r in results {
+        let img = |n: &str| {
+            r.layers
+                .iter()
+                .find(|l| l.layer == n)
+                .and_then(|l| l.esd_png.clone())
+                .map_or("–".into(), |p| format!("![{} {n}]({p})", r.train.name))
+        };
+        writeln!(md, "| {} | {} | {} |", r.train.name, img("fc1"), img("fc2"))?;
+    }
+    std::fs::write(out.join("results.md"), md)?;
+    Ok(())
+}
