@@ -226,3 +226,30 @@ fn arbitrary_bytes_never_panic() {
         let _ = std::fs::remove_file(p);
     }
 }
+
+#[test]
+fn untrained_lora_adapter_is_an_error_row_not_an_abort() {
+    // PEFT initialises B to zero: B·A = 0 has no spectrum; the other pair is still analysed.
+    let le = |v: Vec<f32>| -> Vec<u8> { v.iter().flat_map(|x| x.to_le_bytes()).collect() };
+    let a = le(random_f32(8 * 20, 5));
+    let entries = [
+        ("x.q.lora_A.weight", "F32", vec![8, 20], a.clone()),
+        ("x.q.lora_B.weight", "F32", vec![30, 8], le(vec![0.0; 240])),
+        ("x.v.lora_A.weight", "F32", vec![8, 20], a),
+        (
+            "x.v.lora_B.weight",
+            "F32",
+            vec![30, 8],
+            le(random_f32(240, 6)),
+        ),
+    ];
+    let path = tmp("lora.safetensors", &safetensors_bytes(&entries));
+    let report = analyze(&path, &Options::default()).unwrap();
+    assert_eq!(report.layers.len(), 2);
+    let q = &report.layers[0];
+    assert_eq!(q.status, Status::Error);
+    assert!(q.message.contains("LoRA B·A is zero"), "{}", q.message);
+    assert!(q.message.contains("lora.safetensors"), "{}", q.message);
+    assert!(report.layers[1].lambda_max.unwrap() > 0.0);
+    assert_eq!(report.layers[1].num_evals, Some(8));
+}
