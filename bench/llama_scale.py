@@ -4,7 +4,7 @@ down 4096×11008) plus embed_tokens and lm_head (32000×4096) — runs `weightsc
 and prints wall time, peak RSS, time per layer kind, the extrapolation to all 32 blocks, and
 the ratio to the FLOP-limit estimate at the GEMM peak measured in the same run.
 
-    python bench/llama_scale.py [BLOCKS] [THREADS]     (default 2 blocks, 2 threads)
+    python bench/llama_scale.py [BLOCKS] [THREADS] [MAX_MEMORY]   (default 2 blocks, 2 threads, 2G)
 
 Needs numpy (bench/.venv has it) and `cargo build --release`. Files go to bench/out/ (git-ignored).
 """
@@ -19,6 +19,7 @@ import numpy as np
 
 blocks = int(sys.argv[1]) if len(sys.argv) > 1 else 2
 threads = sys.argv[2] if len(sys.argv) > 2 else "2"
+max_memory = sys.argv[3] if len(sys.argv) > 3 else "2G"
 H, F, V = 4096, 11008, 32000
 shapes = [("model.embed_tokens.weight", (V, H))]
 for b in range(blocks):
@@ -53,10 +54,11 @@ gib = os.path.getsize(path) / 2**30
 
 out = f"bench/out/llama7b-{blocks}blocks.json"
 t = time.time()
-subprocess.run(["target/release/weightscope", "analyze", path, "--json", out, "-q", "--threads", threads],
+subprocess.run(["target/release/weightscope", "analyze", path, "--json", out, "-q", "--threads", threads,
+                "--max-memory", max_memory],
                check=True, stdout=subprocess.DEVNULL)
 wall = time.time() - t
-rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
+rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # KiB on Linux
 
 # GEMM peak of this machine now (f64, one thread), for the FLOP-limit estimate.
 a = np.random.default_rng(1).standard_normal((2048, 2048))
@@ -74,7 +76,7 @@ emb = 2 * flops(V, H)
 report = json.load(open(out))
 layers = report["layers"]
 print(f"checkpoint: {gib:.2f} GiB bf16, {len(layers)} layers ({blocks} of 32 blocks + embeddings)")
-print(f"weightscope analyze --threads {threads}: {wall:.1f} s wall, peak RSS {rss:.0f} MiB")
+print(f"weightscope analyze --threads {threads} --max-memory {max_memory}: {wall:.1f} s wall, peak RSS {rss:.0f} MiB")
 failed = [l["longname"] for l in layers if l.get("status") != "success"]
 print(f"layers not fitted: {failed or 'none'}")
 measured_flops = emb + blocks * per_block
