@@ -107,6 +107,10 @@ struct TrackArgs {
     phase: bool,
     #[arg(long)]
     layers: Option<String>,
+    /// Also write SVG plots of each metric against step (one line per layer, coloured by
+    /// phase with --phase) and of the mean α and α̂ into this folder.
+    #[arg(long, value_name = "DIR")]
+    plots: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -489,6 +493,9 @@ fn run_track(args: TrackArgs) -> Result<ExitCode> {
     opts.phase = args.phase;
     opts.mp_fit = args.phase;
     if args.ensemble {
+        if args.plots.is_some() {
+            eprintln!("warning: --plots is not drawn for --ensemble (only the CSV is written)");
+        }
         let rows = weightscope::compare::ensemble(&args.checkpoints, &opts)?;
         report::write_atomic(&args.output, &report::ensemble_csv(&rows)?)?;
         eprintln!(
@@ -511,6 +518,11 @@ fn run_track(args: TrackArgs) -> Result<ExitCode> {
             );
         }
         report::write_atomic(&args.output, &report::track_csv(&series)?)?;
+        if let Some(dir) = &args.plots {
+            let files =
+                report::plots::write_track_plots(&series, dir, &[report::plots::ImageFormat::Svg])?;
+            eprintln!("{} plots → {}", files.len(), dir.display());
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

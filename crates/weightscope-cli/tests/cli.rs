@@ -320,8 +320,29 @@ fn track_compare_and_rank_on_a_small_series() {
         .arg(d.join("epoch_2"))
         .arg("-o")
         .arg(d.join("track.csv"))
-        .arg("--phase"));
+        .arg("--phase")
+        .arg("--plots")
+        .arg(d.join("plots")));
     assert_eq!(out.status.code(), Some(0));
+    for stem in [
+        "summary",
+        "alpha",
+        "stable_rank",
+        "entropy",
+        "mp_softrank",
+        "lambda_max",
+    ] {
+        let svg = std::fs::read_to_string(d.join("plots").join(format!("{stem}.svg")))
+            .unwrap_or_else(|e| panic!("{stem}.svg: {e}"));
+        assert!(
+            svg.starts_with("<svg") || svg.starts_with("<?xml"),
+            "{stem}"
+        );
+        assert!(svg.contains("training step"), "{stem}");
+        if stem != "summary" {
+            assert!(svg.contains("fc"), "{stem}: layer name");
+        }
+    }
     let t = std::fs::read_to_string(d.join("track.csv")).unwrap();
     let steps: Vec<&str> = t
         .lines()

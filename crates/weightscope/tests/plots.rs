@@ -539,3 +539,121 @@ fn report_of_600_layers_stays_small() {
         assert!(n < 40_000, "{kind:?}: {n} bytes");
     }
 }
+
+/// Three checkpoints of three layers, the layers' phases changing with the step.
+fn track_series(steps: [Option<u64>; 3]) -> Vec<(std::path::PathBuf, Option<u64>, Report)> {
+    let opts = Options {
+        randomize: false,
+        ..options()
+    };
+    let phases = [Phase::RandomLike, Phase::BulkSpikes, Phase::HeavyTailed];
+    steps
+        .iter()
+        .enumerate()
+        .map(|(k, &step)| {
+            let layers = (0..3)
+                .map(|i| {
+                    let ph = phases[(i + k).min(2)];
+                    let w = synth_matrix(ph, 160, 80, 100 + 10 * k as u64 + i as u64);
+                    analyze_layer(
+                        &plan(i, &format!("block.{i}"), 160, 80),
+                        row_major(&w),
+                        &opts,
+                    )
+                })
+                .collect();
+            let path = std::path::PathBuf::from(format!("ckpt/step_{k}.safetensors"));
+            (path, step, report_of(layers, opts.clone()))
+        })
+        .collect()
+}
+
+#[test]
+fn track_plots_have_every_layer_and_the_steps() {
+    let series = track_series([Some(1000), Some(2000), Some(3000)]);
+    let figs = plots::track_figures(&series);
+    let stems: Vec<&str> = figs.iter().map(|f| f.0.as_str()).collect();
+    assert_eq!(
+        stems,
+        [
+            "summary",
+            "alpha",
+            "stable_rank",
+            "entropy",
+            "mp_softrank",
+            "lambda_max"
+        ]
+    );
+    for (stem, fig) in &figs {
+        assert!(fig.note.is_none(), "{stem}: {:?}", fig.note);
+        assert!((fig.x.lo..=fig.x.hi).contains(&1000.0) && fig.x.hi >= 3000.0);
+        let svg = parse_svg(&render(fig, ImageFormat::Svg).unwrap());
+        assert!(svg.contains("training step"), "{stem}");
+        assert!(svg.contains("2000"), "{stem}: step ticks");
+        check_png(&render(fig, ImageFormat::Png).unwrap());
+        if stem == "summary" {
+            assert!(fig.y2.is_some());
+            continue;
+        }
+        for i in 0..3 {
+            assert!(svg.contains(&format!("block.{i}")), "{stem}: block.{i}");
+        }
+        // One line per layer through the three steps.
+        let lines: Vec<&Vec<(f64, f64)>> = fig
+            .series
+            .iter()
+            .filter_map(|s| match s {
+                Series::Line { points, .. } => Some(points),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(lines.len(), 3, "{stem}");
+        for l in lines {
+            let xs: Vec<f64> = l.iter().map(|p| p.0).collect();
+            assert_eq!(xs, [1000.0, 2000.0, 3000.0], "{stem}");
+        }
+        // Markers coloured by phase, with a key per phase seen.
+        let texts = fig.texts().join("\n");
+        assert!(texts.contains("phase: "), "{stem}: {texts}");
+        assert!(fig.series.iter().any(
+            |s| matches!(s, Series::Points { color, .. } if *color == plots::phase_color(Some(Phase::HeavyTailed)) || *color == plots::phase_color(Some(Phase::BulkSpikes)) || *color == plots::phase_color(Some(Phase::RandomLike)))
+        ));
+    }
+}
+
+#[test]
+fn track_plots_without_steps_use_the_checkpoint_index_and_cap_the_layers() {
+    let series = track_series([None, Some(5), None]);
+    let fig = plots::track_figure(&series, plots::TrackMetric::Alpha);
+    assert!(fig.x.label.contains("checkpoint"));
+    let svg = parse_svg(&render(&fig, ImageFormat::Svg).unwrap());
+    assert!(svg.contains("checkpoint"));
+
+    // Many layers: at most MAX_TRACK_LAYERS lines.
+    let opts = Options {
+        randomize: false,
+        ..options()
+    };
+    let layers: Vec<LayerResult> = (0..20)
+        .map(|i| {
+            let w = synth_matrix(Phase::RandomLike, 60, 30, i as u64);
+            analyze_layer(&plan(i, &format!("l{i}"), 60, 30), row_major(&w), &opts)
+        })
+        .collect();
+    let r = report_of(layers, opts);
+    let series = vec![("a".into(), Some(1), r.clone()), ("b".into(), Some(2), r)];
+    let fig = plots::track_figure(&series, plots::TrackMetric::StableRank);
+    let n_lines = fig
+        .series
+        .iter()
+        .filter(|s| matches!(s, Series::Line { .. }))
+        .count();
+    assert_eq!(n_lines, plots::MAX_TRACK_LAYERS);
+    assert!(fig.subtitle.contains("12 of 20 layers"), "{}", fig.subtitle);
+    parse_svg(&render(&fig, ImageFormat::Svg).unwrap());
+    // Empty series: a figure with a note, no panic.
+    let figs = plots::track_figures(&[]);
+    for (_, f) in figs {
+        parse_svg(&render(&f, ImageFormat::Svg).unwrap());
+    }
+}

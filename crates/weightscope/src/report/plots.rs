@@ -36,6 +36,12 @@ pub const MAX_BINS: usize = 100;
 pub const MAX_POINTS: usize = 600;
 
 mod draw;
+mod track;
+
+pub use track::{
+    track_figure, track_figures, track_summary_figure, write_track_plots, TrackMetric,
+    MAX_TRACK_LAYERS,
+};
 
 use draw::{text_metrics, SIZE_TITLE};
 /// Draw a figure as SVG (UTF-8 bytes) or PNG.
