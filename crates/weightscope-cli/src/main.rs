@@ -99,7 +99,10 @@ struct TrackArgs {
     /// Output CSV.
     #[arg(short, long)]
     output: PathBuf,
-    /// Pool each layer's ESD over the files (an ensemble of runs) and fit the pooled ESD.
+    /// Pool each layer's ESD over the files (an ensemble of runs) and fit the pooled ESD
+    /// (paper §6.1). The CSV gets one row per layer: the pooled fit, and the mean and standard
+    /// deviation of the runs' own α beside it. With --plots, every plot of `weightscope plot`
+    /// drawn for the pooled ESDs (with the MP fit).
     #[arg(long)]
     ensemble: bool,
     /// Also fit MP bulks and classify phases (adds mp_softrank, num_spikes, phase).
@@ -108,7 +111,8 @@ struct TrackArgs {
     #[arg(long)]
     layers: Option<String>,
     /// Also write SVG plots of each metric against step (one line per layer, coloured by
-    /// phase with --phase) and of the mean α and α̂ into this folder.
+    /// phase with --phase) and of the mean α and α̂ into this folder; with --ensemble, the
+    /// plots of each pooled layer (layers/NNN-name/*.svg) and of the pooled model (model/).
     #[arg(long, value_name = "DIR")]
     plots: Option<PathBuf>,
 }
@@ -494,16 +498,24 @@ fn run_track(args: TrackArgs) -> Result<ExitCode> {
     opts.mp_fit = args.phase;
     if args.ensemble {
         if args.plots.is_some() {
-            eprintln!("warning: --plots is not drawn for --ensemble (only the CSV is written)");
+            // The pooled ESD plots show the MP bulk the paper fits to ensembles (Figs. 22–24).
+            opts.keep_esd = true;
+            opts.mp_fit = true;
         }
-        let rows = weightscope::compare::ensemble(&args.checkpoints, &opts)?;
-        report::write_atomic(&args.output, &report::ensemble_csv(&rows)?)?;
+        let e = weightscope::compare::ensemble(&args.checkpoints, &opts)?;
+        print!("{}", report::layer_table(&e.report));
+        report::write_atomic(&args.output, &report::ensemble_csv(&e)?)?;
         eprintln!(
             "{} layers pooled over {} runs → {}",
-            rows.len(),
-            args.checkpoints.len(),
+            e.report.layers.len(),
+            e.runs.len(),
             args.output.display()
         );
+        if let Some(dir) = &args.plots {
+            let files =
+                report::plots::write_plots(&e.report, dir, &[report::plots::ImageFormat::Svg])?;
+            eprintln!("{} plots → {}", files.len(), dir.display());
+        }
     } else {
         let series = weightscope::compare::track(args.checkpoints.clone(), &opts)?;
         for (p, step, r) in &series {

@@ -398,6 +398,48 @@ fn track_compare_and_rank_on_a_small_series() {
     assert_eq!(corr.lines().count(), 8);
 }
 
+#[test]
+fn track_ensemble_pools_runs_into_one_row_per_layer_with_plots() {
+    let d = tmpdir("ensemble");
+    let runs: Vec<PathBuf> = (0..3)
+        .map(|k| {
+            let dir = d.join(format!("run{k}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(
+                dir.join("fc.npy"),
+                npy(&[80, 40], &pseudo_random(80 * 40, 20 + k)),
+            )
+            .unwrap();
+            dir
+        })
+        .collect();
+    let out = run(bin()
+        .arg("track")
+        .args(&runs)
+        .arg("--ensemble")
+        .arg("-o")
+        .arg(d.join("ens.csv"))
+        .arg("--plots")
+        .arg(d.join("plots")));
+    assert_eq!(out.status.code(), Some(0));
+    let csv = std::fs::read_to_string(d.join("ens.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let row: Vec<&str> = csv.lines().nth(1).unwrap().split(',').collect();
+    let col = |name: &str| row[header.iter().position(|h| *h == name).unwrap()];
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    assert_eq!(col("runs"), "3");
+    assert_eq!(col("num_evals"), "120");
+    assert_eq!(col("status"), "success");
+    assert!(col("alpha_runs_std").parse::<f64>().unwrap() > 0.0);
+    // The pooled ESD's plots, titled with the number of runs, and the model plots.
+    let esd = std::fs::read_to_string(d.join("plots/layers/001-fc/esd.svg")).unwrap();
+    assert!(esd.contains("pooled over 3 runs"));
+    assert!(d.join("plots/layers/001-fc/esd_loglog.svg").exists());
+    assert!(d.join("plots/model/depth_alpha.svg").exists());
+    // The table on stdout has the pooled row.
+    assert!(String::from_utf8_lossy(&out.stdout).contains("fc"));
+}
+
 /// Files under `dir`, relative, sorted.
 fn tree(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

@@ -4,11 +4,10 @@
 //! against reported accuracies.
 
 use crate::analyze::{
-    analyze_layer, analyze_source, read_layer, Hooks, LayerResult, Options, Report,
+    analyze_layer, analyze_source, diagnose_esd, plan, read_layer, summarize, Hooks, LayerResult,
+    Options, Report,
 };
 use crate::diagnose::randomization::esd_distance;
-use crate::fit::marchenko_pastur::fit_marchenko_pastur;
-use crate::fit::{fit_power_law, MpFit, PowerLawFit};
 use crate::formats;
 use crate::layers::{plan_layers, LayerPlan};
 use crate::lora;
@@ -64,60 +63,144 @@ pub fn track(paths: Vec<PathBuf>, opts: &Options) -> Result<Vec<(PathBuf, Option
         .collect()
 }
 
-/// One layer pooled over an ensemble of runs.
+/// Layers pooled over an ensemble of runs: one row per layer whose ESD is the union of the
+/// runs' ESDs, with every column of [`LayerResult`] computed on that pooled ESD (the MP fit
+/// and phase too when asked), and the spread of the runs' own α around it.
 #[derive(Debug, Clone, Serialize)]
-pub struct EnsembleRow {
-    pub longname: String,
-    pub runs: usize,
-    pub num_evals: usize,
-    pub alpha: Option<f64>,
-    pub xmin: Option<f64>,
-    #[serde(rename = "D")]
-    pub d: Option<f64>,
-    pub lambda_max: f64,
-    pub mp: Option<MpFit>,
+pub struct Ensemble {
+    /// The runs, in the order given.
+    pub runs: Vec<String>,
+    /// The pooled layers as a report (`layers[i].runs` = the runs pooled), so the tables and
+    /// plots of a single model draw it.
+    pub report: Report,
+    /// Per pooled layer (same order as `report.layers`): mean and standard deviation over the
+    /// runs of each run's own α (runs whose fit failed left out).
+    pub run_alpha: Vec<(Option<f64>, Option<f64>)>,
 }
 
 /// Pool the ESDs of each layer over several runs (files) of the same architecture, as the paper
-/// does with N_R = 10 runs to average out finite-size effects (§6.1), and fit the pooled ESD.
-/// Layers are matched by name; a layer missing from a run is left out.
-pub fn ensemble(paths: &[PathBuf], opts: &Options) -> Result<Vec<EnsembleRow>> {
+/// does with N_R = 10 runs to average out finite-size effects (§6.1, Figs. 22–24), and fit the
+/// pooled ESD. Layers are matched by name (and slice); a layer that is missing, has another
+/// shape, or failed in some run is an error row naming the run, never silently dropped.
+/// Columns that add over eigenvalues (norms, stable rank, hard rank) are those of the pooled
+/// ESD, i.e. sums over the runs; α, D, xmin, λmax, the MP fit and the phase are those of the
+/// pooled density.
+pub fn ensemble(paths: &[PathBuf], opts: &Options) -> Result<Ensemble> {
     let mut o = opts.clone();
     o.keep_esd = true;
-    let mut pooled: Vec<(String, usize, usize, f64, Vec<f64>)> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
-    for p in paths {
+    struct Pool {
+        plan: LayerPlan,
+        evals: Vec<f64>,
+        rank_loss: usize,
+        alphas: Vec<f64>,
+        runs: usize,
+        problem: Option<String>,
+    }
+    let mut pools: Vec<Pool> = Vec::new();
+    let mut index: HashMap<(String, Option<usize>), usize> = HashMap::new();
+    let mut skipped = Vec::new();
+    for (k, p) in paths.iter().enumerate() {
+        let run = p.display().to_string();
         let src = formats::open(p)?;
-        let r = analyze_source(src.as_ref(), &p.display().to_string(), &o, Hooks::default())?;
+        let plans = plan(src.as_ref(), &o);
+        let r = analyze_source(src.as_ref(), &run, &o, Hooks::default())?;
+        if k == 0 {
+            skipped = r.skipped;
+        }
         for l in r.layers {
-            let Some(esd) = l.esd else { continue };
-            let i = *index.entry(l.longname.clone()).or_insert_with(|| {
-                pooled.push((l.longname.clone(), 0, l.m, l.q, Vec::new()));
-                pooled.len() - 1
-            });
-            pooled[i].1 += 1;
-            pooled[i].4.extend(esd);
+            let key = (l.longname.clone(), l.slice_id);
+            let i = match index.get(&key) {
+                Some(&i) => i,
+                None => {
+                    let Some(plan) = plans.iter().find(|p| (p.layer_id, p.slice_id) == l.key())
+                    else {
+                        continue;
+                    };
+                    pools.push(Pool {
+                        plan: plan.clone(),
+                        evals: Vec::new(),
+                        rank_loss: 0,
+                        alphas: Vec::new(),
+                        runs: 0,
+                        problem: (k > 0).then(|| format!("not in {}", paths[0].display())),
+                    });
+                    index.insert(key, pools.len() - 1);
+                    pools.len() - 1
+                }
+            };
+            let pool = &mut pools[i];
+            if pool.problem.is_some() {
+                continue;
+            }
+            if (l.n, l.m, l.rf) != (pool.plan.n, pool.plan.m, pool.plan.rf) {
+                pool.problem = Some(format!(
+                    "{}×{} (rf {}) in {run}, {}×{} (rf {}) in {}",
+                    l.n,
+                    l.m,
+                    l.rf,
+                    pool.plan.n,
+                    pool.plan.m,
+                    pool.plan.rf,
+                    paths[0].display()
+                ));
+                continue;
+            }
+            match l.esd {
+                Some(esd) => {
+                    pool.evals.extend(esd);
+                    pool.rank_loss += l.rank_loss.unwrap_or(0);
+                    pool.alphas.extend(l.alpha);
+                    pool.runs += 1;
+                }
+                None => pool.problem = Some(format!("{run}: {}", l.message)),
+            }
         }
     }
-    Ok(pooled
+    let runs = paths.len();
+    let (layers, run_alpha): (Vec<LayerResult>, Vec<_>) = pools
         .into_iter()
-        .filter(|x| x.1 == paths.len())
-        .map(|(longname, runs, m, q, mut ev)| {
-            ev.sort_by(f64::total_cmp);
-            let first = ev.partition_point(|&l| l <= crate::diagnose::metrics::EVALS_THRESH);
-            let fit: Option<PowerLawFit> = fit_power_law(&ev[first..], opts.pl_method);
-            EnsembleRow {
-                longname,
-                runs,
-                num_evals: ev.len(),
-                alpha: fit.map(|f| f.alpha),
-                xmin: fit.map(|f| f.xmin),
-                d: fit.map(|f| f.d),
-                lambda_max: ev.last().copied().unwrap_or(f64::NAN),
-                mp: fit_marchenko_pastur(&ev, q, m, opts.mp_method),
-            }
+        .map(|mut pool| {
+            let problem = pool.problem.take().or_else(|| {
+                (pool.runs < runs).then(|| format!("in {} of the {runs} runs", pool.runs))
+            });
+            let mut row = match problem {
+                Some(why) => LayerResult::error(&pool.plan, format!("not pooled: {why}")),
+                None => {
+                    pool.evals.sort_by(f64::total_cmp);
+                    diagnose_esd(&pool.plan, pool.evals, pool.rank_loss, &[], opts)
+                }
+            };
+            row.runs = Some(pool.runs);
+            (row, mean_std(&pool.alphas))
         })
-        .collect())
+        .unzip();
+    let report = Report {
+        weightscope: env!("CARGO_PKG_VERSION").to_string(),
+        source: format!("ensemble of {runs} runs"),
+        format: "ensemble".to_string(),
+        files: paths.iter().map(|p| p.display().to_string()).collect(),
+        options: opts.clone(),
+        summary: summarize(&layers, skipped.len()),
+        layers,
+        skipped,
+    };
+    Ok(Ensemble {
+        runs: report.files.clone(),
+        report,
+        run_alpha,
+    })
+}
+
+/// Mean and (sample) standard deviation; `None` for an empty sample, no deviation for one.
+fn mean_std(x: &[f64]) -> (Option<f64>, Option<f64>) {
+    if x.is_empty() {
+        return (None, None);
+    }
+    let n = x.len() as f64;
+    let m = x.iter().sum::<f64>() / n;
+    let sd =
+        (x.len() > 1).then(|| (x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (n - 1.0)).sqrt());
+    (Some(m), sd)
 }
 
 /// A layer of a fine-tuned model against the same layer of its base.

@@ -683,10 +683,14 @@ fn lambda_symbol(report: &Report) -> &'static str {
 }
 
 fn shape_text(row: &LayerResult) -> String {
-    if row.rf > 1 {
+    let shape = if row.rf > 1 {
         format!("{}×{}, {} maps", row.n, row.m, row.rf)
     } else {
         format!("{}×{}", row.n, row.m)
+    };
+    match row.runs {
+        Some(k) => format!("{shape}, pooled over {k} runs"),
+        None => shape,
     }
 }
 

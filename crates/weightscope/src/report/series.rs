@@ -1,7 +1,7 @@
 //! CSV for `track`, `ensemble`, `compare` and `rank`.
 
 use crate::analyze::Report;
-use crate::compare::{pearson, spearman, CompareRow, EnsembleRow};
+use crate::compare::{pearson, spearman, CompareRow, Ensemble};
 use crate::{Error, Result};
 use std::path::PathBuf;
 
@@ -75,35 +75,54 @@ pub fn track_csv(series: &[(PathBuf, Option<u64>, Report)]) -> Result<Vec<u8>> {
     write(&header, rows)
 }
 
-/// One row per layer of a pooled ensemble.
-pub fn ensemble_csv(rows: &[EnsembleRow]) -> Result<Vec<u8>> {
+/// One row per layer of a pooled ensemble: the fit of the pooled ESD, and the mean and
+/// standard deviation of the runs' own α beside it.
+pub fn ensemble_csv(e: &Ensemble) -> Result<Vec<u8>> {
     let header = [
         "longname",
         "runs",
+        "status",
         "num_evals",
         "alpha",
         "xmin",
         "D",
+        "num_pl_spikes",
         "lambda_max",
+        "alpha_runs_mean",
+        "alpha_runs_std",
         "sigma_mp",
         "mp_softrank",
         "num_spikes",
+        "phase",
+        "message",
     ];
     write(
         &header,
-        rows.iter()
-            .map(|r| {
+        e.report
+            .layers
+            .iter()
+            .zip(&e.run_alpha)
+            .map(|(r, (mean, sd))| {
                 vec![
                     r.longname.clone(),
-                    r.runs.to_string(),
-                    r.num_evals.to_string(),
+                    r.runs.unwrap_or(0).to_string(),
+                    r.status.as_str().to_string(),
+                    r.num_evals.map(|n| n.to_string()).unwrap_or_default(),
                     num(r.alpha),
                     num(r.xmin),
                     num(r.d),
-                    r.lambda_max.to_string(),
+                    r.num_pl_spikes.map(|n| n.to_string()).unwrap_or_default(),
+                    num(r.lambda_max),
+                    num(*mean),
+                    num(*sd),
                     num(r.mp.map(|m| m.sigma_mp)),
                     num(r.mp.map(|m| m.mp_softrank)),
                     r.mp.map(|m| m.num_spikes.to_string()).unwrap_or_default(),
+                    r.phase
+                        .as_ref()
+                        .map(|p| p.phase.as_str().to_string())
+                        .unwrap_or_default(),
+                    r.message.clone(),
                 ]
             })
             .collect(),
