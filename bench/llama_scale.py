@@ -15,7 +15,9 @@ import subprocess
 import sys
 import time
 
-import numpy as np
+# The GEMM peak below is one thread's: set before numpy loads OpenBLAS.
+os.environ["OPENBLAS_NUM_THREADS"] = "1"
+import numpy as np  # noqa: E402
 
 blocks = int(sys.argv[1]) if len(sys.argv) > 1 else 2
 threads = sys.argv[2] if len(sys.argv) > 2 else "2"
@@ -62,7 +64,6 @@ rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # KiB on Li
 
 # GEMM peak of this machine now (f64, one thread), for the FLOP-limit estimate.
 a = np.random.default_rng(1).standard_normal((2048, 2048))
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 t0 = time.time()
 for _ in range(3):
     a @ a

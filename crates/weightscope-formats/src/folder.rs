@@ -67,6 +67,14 @@ impl TensorSource for MultiSource {
         let (p, i) = self.index[index];
         self.parts[p].read_f64(i)
     }
+    fn streams_rows(&self, index: usize) -> bool {
+        let (p, i) = self.index[index];
+        self.parts[p].streams_rows(i)
+    }
+    fn read_rows_f64(&self, index: usize, rows: std::ops::Range<usize>) -> Result<Vec<f64>> {
+        let (p, i) = self.index[index];
+        self.parts[p].read_rows_f64(i, rows)
+    }
 }
 
 fn files_with_ext(dir: &Path, ext: &str) -> Result<Vec<PathBuf>> {

@@ -157,6 +157,30 @@ impl TensorSource for SafetensorsFile {
         &self.tensors
     }
     fn read_f64(&self, index: usize) -> Result<Vec<f64>> {
+        let (s, e) = self.ranges[index];
+        self.decode_range(index, s, e)
+    }
+    fn streams_rows(&self, index: usize) -> bool {
+        let info = &self.tensors[index];
+        info.problem.is_none() && elem_size(&info.dtype).is_some() && !info.shape.is_empty()
+    }
+    fn read_rows_f64(&self, index: usize, rows: std::ops::Range<usize>) -> Result<Vec<f64>> {
+        let info = &self.tensors[index];
+        crate::check_rows(info, &rows)?;
+        let row_bytes = crate::row_len(info) * elem_size(&info.dtype).unwrap_or(0);
+        let s = self.ranges[index].0;
+        self.decode_range(
+            index,
+            s.saturating_add(rows.start * row_bytes),
+            s.saturating_add(rows.end * row_bytes),
+        )
+    }
+}
+
+impl SafetensorsFile {
+    /// Decode bytes [s, e) of tensor `index`'s data (within its range: checked by the
+    /// header parser and the callers), then let the kernel drop their pages.
+    fn decode_range(&self, index: usize, s: usize, e: usize) -> Result<Vec<f64>> {
         let info = &self.tensors[index];
         if let Some(p) = &info.problem {
             return Err(Error::tensor(&self.path, &info.name, p.clone()));
@@ -171,7 +195,6 @@ impl TensorSource for SafetensorsFile {
                 ),
             ));
         }
-        let (s, e) = self.ranges[index];
         let bytes = &self.map[s..e];
         let out = decode_le(bytes, &info.dtype)
             .ok_or_else(|| Error::tensor(&self.path, &info.name, "cannot decode"));

@@ -14,7 +14,7 @@ use crate::fit::truncated::{alpha_hill_for_fit, alpha_xmax, bootstrap_pvalue};
 use crate::fit::universality::universality;
 use crate::fit::{fit_power_law, PlMethod};
 use crate::formats::{self, TensorSource};
-use crate::layers::{self, LayerOptions, LayerPlan};
+use crate::layers::{self, LayerKind, LayerOptions, LayerPlan};
 use crate::lora;
 use crate::spectrum::{self, Precision, Solver};
 use crate::synth::Phase;
@@ -263,6 +263,9 @@ pub struct LayerResult {
     /// `--bootstrap B`: the power law's goodness-of-fit p-value (CSN §4.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pl_pvalue: Option<f64>,
+    /// `track --ensemble`: how many runs' ESDs were pooled into this row.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runs: Option<usize>,
     /// The ESD itself (ascending), kept with `Options::keep_esd` for plots; not serialised.
     #[serde(skip)]
     pub esd: Option<Vec<f64>>,
@@ -341,12 +344,13 @@ impl LayerResult {
             fingers: None,
             detx: None,
             pl_pvalue: None,
+            runs: None,
             esd: None,
             rand_esd: None,
         }
     }
 
-    fn error(plan: &LayerPlan, message: impl Into<String>) -> Self {
+    pub(crate) fn error(plan: &LayerPlan, message: impl Into<String>) -> Self {
         let mut r = LayerResult::empty(plan);
         r.message = message.into();
         r
@@ -430,16 +434,10 @@ pub fn layer_esd(
 /// Analyse one layer from its tensor's row-major data. No I/O. The data are dropped as soon
 /// as the layer's matrices are built, so the peak holds one copy of the weights.
 pub fn analyze_layer(plan: &LayerPlan, data: Vec<f64>, opts: &Options) -> LayerResult {
-    let bad = data.iter().filter(|x| !x.is_finite()).count();
-    if bad > 0 {
-        let nan = data.iter().filter(|x| x.is_nan()).count();
-        return LayerResult::error(
-            plan,
-            format!("{nan} NaN and {} infinite values: no spectrum", bad - nan),
-        );
-    }
-    if data.iter().all(|&x| x == 0.0) {
-        return LayerResult::error(plan, "all-zero matrix: no spectrum");
+    let nan = data.iter().filter(|x| x.is_nan()).count();
+    let inf = data.iter().filter(|x| x.is_infinite()).count();
+    if let Some(r) = bad_values(plan, nan, inf, data.iter().any(|&x| x != 0.0)) {
+        return r;
     }
     let (mats, esd) = match &plan.lora {
         None => {
@@ -474,6 +472,24 @@ pub fn analyze_layer(plan: &LayerPlan, data: Vec<f64>, opts: &Options) -> LayerR
     };
     let norm_n = if opts.normalize { plan.n as f64 } else { 1.0 };
     evals.iter_mut().for_each(|l| *l /= norm_n);
+    diagnose_esd(plan, evals, rank_loss, &mats, opts)
+}
+
+/// Everything [`analyze_layer`] reports, from a layer's ESD: `evals` ascending (already
+/// divided by N under `--normalize`), the hard-rank loss, and the layer's matrices for the
+/// analyses that need more than eigenvalues (`--randomize`, `--vectors`; empty skips them).
+/// Also used for ESDs pooled over an ensemble of runs (§6.1). No I/O.
+pub fn diagnose_esd(
+    plan: &LayerPlan,
+    evals: Vec<f64>,
+    rank_loss: usize,
+    mats: &[Mat<f64>],
+    opts: &Options,
+) -> LayerResult {
+    if evals.is_empty() {
+        return LayerResult::error(plan, "no eigenvalues");
+    }
+    let norm_n = if opts.normalize { plan.n as f64 } else { 1.0 };
     let mut r = LayerResult::empty(plan);
     let m = metrics::esd_metrics(&evals, plan.n, opts.tolerance);
     r.num_evals = Some(m.num_evals);
@@ -593,10 +609,10 @@ pub fn analyze_layer(plan: &LayerPlan, data: Vec<f64>, opts: &Options) -> LayerR
             evidence,
         });
     }
-    if opts.randomize {
+    if opts.randomize && !mats.is_empty() {
         let seed_id = plan.layer_id * 4096 + plan.slice_id.unwrap_or(0);
         if let Ok(mut shuffled) = randomization::shuffled_esds(
-            &mats,
+            mats,
             opts.seed,
             seed_id,
             opts.shuffles,
@@ -613,8 +629,8 @@ pub fn analyze_layer(plan: &LayerPlan, data: Vec<f64>, opts: &Options) -> LayerR
             }
         }
     }
-    if opts.vectors {
-        r.vectors = eigenvectors::vector_columns(&mats, r.num_pl_spikes.unwrap_or(0));
+    if opts.vectors && !mats.is_empty() {
+        r.vectors = eigenvectors::vector_columns(mats, r.num_pl_spikes.unwrap_or(0));
     }
     if opts.keep_esd {
         r.esd = Some(evals);
@@ -727,11 +743,86 @@ pub struct Hooks<'a> {
 }
 
 /// Estimated peak working memory of analysing a layer, in bytes: its data as f64, the
-/// oriented matrices, the M × M Gram matrix and the solver's workspace.
-pub fn layer_memory(plan: &LayerPlan) -> usize {
+/// oriented matrices, the M × M Gram matrix and the solver's workspace — or, for a layer
+/// streamed by row panels ([`streams`]), the Gram matrix, its f64 copy for the eigen-solver
+/// and two panels.
+pub fn layer_memory(plan: &LayerPlan, opts: &Options, src: &dyn TensorSource) -> usize {
     let numel: usize = plan.shape.iter().product();
     let m = plan.m;
+    if streams(plan, opts, src) {
+        return 8 * (3 * m * m + 2 * spectrum::GRAM_PANEL_ROWS * m);
+    }
     8 * (2 * numel + 2 * m * m) + (8 * numel) / 2
+}
+
+/// Whether a layer's Gram matrix is accumulated from row panels read one at a time, so the
+/// weights are never all in memory: plain 2-D layers stored N × M with N ≥ M (embeddings,
+/// LLaMA's gate/up projections, square layers) in a format that reads rows, when no analysis
+/// needs the matrix itself (`--randomize`, `--vectors`, `--solver svd`). The result is the
+/// same bits as the in-memory route (both sum the same panels, [`spectrum::GRAM_PANEL_ROWS`]).
+pub fn streams(plan: &LayerPlan, opts: &Options, src: &dyn TensorSource) -> bool {
+    plan.shape.len() == 2
+        && plan.shape[0] >= plan.shape[1]
+        && plan.rf == 1
+        && plan.part.is_none()
+        && plan.slice_id.is_none()
+        && plan.lora.is_none()
+        && !matches!(plan.kind, Some(LayerKind::Conv1d | LayerKind::Conv2d))
+        && !opts.randomize
+        && !opts.vectors
+        && opts.solver != Solver::Svd
+        && src.streams_rows(plan.layer_id)
+}
+
+/// [`analyze_layer`] for a layer that [`streams`]: the Gram matrix from row panels read one at
+/// a time. `Ok(None)` when [`Solver::Auto`] wants an SVD (the layer is numerically
+/// rank-deficient), which needs the whole matrix: the caller then reads it.
+fn analyze_streamed(
+    src: &dyn TensorSource,
+    plan: &LayerPlan,
+    opts: &Options,
+) -> Result<Option<LayerResult>> {
+    let (n, m) = (plan.shape[0], plan.shape[1]);
+    let mut gram = spectrum::GramBuilder::new(m, opts.precision);
+    let (mut nan, mut inf, mut nonzero) = (0usize, 0usize, false);
+    let mut r0 = 0;
+    while r0 < n {
+        let rows = spectrum::GRAM_PANEL_ROWS.min(n - r0);
+        let panel = src.read_rows_f64(plan.layer_id, r0..r0 + rows)?;
+        nan += panel.iter().filter(|x| x.is_nan()).count();
+        inf += panel.iter().filter(|x| x.is_infinite()).count();
+        nonzero |= panel.iter().any(|&x| x != 0.0);
+        if nan + inf == 0 {
+            gram.add_rows(&panel);
+        }
+        r0 += rows;
+    }
+    if let Some(r) = bad_values(plan, nan, inf, nonzero) {
+        return Ok(Some(r));
+    }
+    let mut evals = match gram.eigenvalues() {
+        Ok(ev) => ev,
+        Err(e) => return Ok(Some(LayerResult::error(plan, e.to_string()))),
+    };
+    if opts.solver == Solver::Auto && spectrum::auto_wants_svd(&evals) {
+        return Ok(None);
+    }
+    let rank_loss = evals.len() - metrics::matrix_rank(&evals, plan.n);
+    if opts.normalize {
+        evals.iter_mut().for_each(|l| *l /= plan.n as f64);
+    }
+    Ok(Some(diagnose_esd(plan, evals, rank_loss, &[], opts)))
+}
+
+/// The error row of a layer with NaN/Inf or only zeros, or `None` if its values are usable.
+fn bad_values(plan: &LayerPlan, nan: usize, inf: usize, nonzero: bool) -> Option<LayerResult> {
+    if nan + inf > 0 {
+        return Some(LayerResult::error(
+            plan,
+            format!("{nan} NaN and {inf} infinite values: no spectrum"),
+        ));
+    }
+    (!nonzero).then(|| LayerResult::error(plan, "all-zero matrix: no spectrum"))
 }
 
 /// Admits layers while their estimated memory fits under a cap.
@@ -796,10 +887,18 @@ pub fn analyze_source(
         if let Some(r) = hooks.done.get(&(p.layer_id, p.slice_id)) {
             return r.clone();
         }
-        let held = gate.as_ref().map_or(0, |g| g.acquire(layer_memory(p)));
-        let r = match read_layer(src, p) {
-            Ok(data) => {
-                let mut r = analyze_layer(p, data, opts);
+        let held = gate
+            .as_ref()
+            .map_or(0, |g| g.acquire(layer_memory(p, opts, src)));
+        let streamed = if streams(p, opts, src) {
+            analyze_streamed(src, p, opts).transpose()
+        } else {
+            None
+        };
+        let result =
+            streamed.unwrap_or_else(|| read_layer(src, p).map(|d| analyze_layer(p, d, opts)));
+        let r = match result {
+            Ok(mut r) => {
                 if r.status == Status::Error {
                     let file = &src.tensors()[p.layer_id].file;
                     r.message = Error::tensor(file, &p.longname, r.message).to_string();

@@ -72,6 +72,12 @@ pub const TWO_STAGE_MIN: usize = 1024;
 #[error("eigen-solver did not converge")]
 pub struct NoConvergence;
 
+/// Rows of W per panel of the Gram product: X = WᵀW is accumulated panel by panel (a copy of
+/// the panel, then a symmetric rank-k update), whether W is in memory or streamed from the
+/// checkpoint ([`GramBuilder`]), so both give the same bits. The copy costs N·M moves against
+/// N·M² flops; a 2048 × 4096 panel is 64 MiB in f64.
+pub const GRAM_PANEL_ROWS: usize = 2048;
+
 /// Eigenvalues of WᵀW, ascending and clamped at 0, for W with `nrows ≥ ncols`.
 pub fn gram_eigenvalues(
     w: MatRef<'_, f64>,
@@ -82,45 +88,23 @@ pub fn gram_eigenvalues(
     if w.ncols() == 0 {
         return Ok(Vec::new());
     }
-    match precision {
-        Precision::F64 => eigenvalues_in(w, solver),
-        Precision::F32 => {
-            let w32 = Mat::<f32>::from_fn(w.nrows(), w.ncols(), |i, j| w[(i, j)] as f32);
-            eigenvalues_in(w32.as_ref(), solver)
+    let gram = || {
+        let mut g = GramBuilder::new(w.ncols(), precision);
+        let mut r0 = 0;
+        while r0 < w.nrows() {
+            let rows = GRAM_PANEL_ROWS.min(w.nrows() - r0);
+            g.add_panel_with(rows, |i, j| w[(r0 + i, j)]);
+            r0 += rows;
         }
-    }
-}
-
-trait Real: faer::traits::RealField + Copy {
-    fn to_f64(self) -> f64;
-}
-impl Real for f64 {
-    fn to_f64(self) -> f64 {
-        self
-    }
-}
-impl Real for f32 {
-    fn to_f64(self) -> f64 {
-        self as f64
-    }
-}
-
-fn eigenvalues_in<T: Real>(w: MatRef<'_, T>, solver: Solver) -> Result<Vec<f64>, NoConvergence> {
-    let finish = |mut v: Vec<f64>| {
-        for x in v.iter_mut() {
-            *x = x.max(0.0);
-        }
-        v.sort_by(f64::total_cmp);
-        v
+        g.eigenvalues()
     };
     match solver {
-        Solver::Svd => Ok(finish(svd_squared(w)?)),
-        Solver::Gram => Ok(finish(gram_eig(w)?)),
+        Solver::Svd => singular_values_squared(w, precision),
+        Solver::Gram => gram(),
         Solver::Auto => {
-            let ev = finish(gram_eig(w)?);
-            let max = *ev.last().unwrap_or(&0.0);
-            if ev[0] < AUTO_SVD_RATIO * max {
-                Ok(finish(svd_squared(w)?))
+            let ev = gram()?;
+            if auto_wants_svd(&ev) {
+                singular_values_squared(w, precision)
             } else {
                 Ok(ev)
             }
@@ -128,25 +112,176 @@ fn eigenvalues_in<T: Real>(w: MatRef<'_, T>, solver: Solver) -> Result<Vec<f64>,
     }
 }
 
-fn gram_eig<T: Real>(w: MatRef<'_, T>) -> Result<Vec<f64>, NoConvergence> {
-    let m = w.ncols();
-    let mut x = Mat::<T>::zeros(m, m);
-    // Lower triangle of WᵀW only: half the flops of a full product (a "syrk").
-    triangular::matmul(
-        x.as_mut(),
-        BlockStructure::TriangularLower,
-        Accum::Replace,
-        w.transpose(),
-        BlockStructure::Rectangular,
-        w,
-        BlockStructure::Rectangular,
-        T::one_impl(),
-        Par::Seq,
-    );
-    // The eigenvalues are taken in f64 whatever T: the product is where the flops are
-    // (N·M² against 4/3·M³), and faer's single-precision tridiagonal solver loses ~M·ε₃₂
-    // relative accuracy (1e-4 at M = 4096) where the f32 Gram itself is good to ~1e-7.
-    let mut x = Mat::<f64>::from_fn(m, m, |i, j| if i >= j { x[(i, j)].to_f64() } else { 0.0 });
+/// Whether [`Solver::Auto`] replaces these Gram eigenvalues (ascending) by an SVD: the
+/// spectrum spans more than [`AUTO_SVD_RATIO`].
+pub fn auto_wants_svd(ascending: &[f64]) -> bool {
+    match (ascending.first(), ascending.last()) {
+        (Some(&lo), Some(&hi)) => lo < AUTO_SVD_RATIO * hi,
+        _ => false,
+    }
+}
+
+fn singular_values_squared(
+    w: MatRef<'_, f64>,
+    precision: Precision,
+) -> Result<Vec<f64>, NoConvergence> {
+    let ev = match precision {
+        Precision::F64 => svd_squared(w)?,
+        Precision::F32 => {
+            let w32 = Mat::<f32>::from_fn(w.nrows(), w.ncols(), |i, j| w[(i, j)] as f32);
+            svd_squared(w32.as_ref())?
+        }
+    };
+    Ok(ascending_clamped(ev))
+}
+
+fn ascending_clamped(mut v: Vec<f64>) -> Vec<f64> {
+    for x in v.iter_mut() {
+        *x = x.max(0.0);
+    }
+    v.sort_by(f64::total_cmp);
+    v
+}
+
+trait Real: faer::traits::RealField + Copy {
+    fn to_f64(self) -> f64;
+    fn from_f64(x: f64) -> Self;
+}
+impl Real for f64 {
+    fn to_f64(self) -> f64 {
+        self
+    }
+    fn from_f64(x: f64) -> Self {
+        x
+    }
+}
+impl Real for f32 {
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    fn from_f64(x: f64) -> Self {
+        x as f32
+    }
+}
+
+/// The Gram matrix X = WᵀW of an N × M matrix W given by panels of its rows, in the working
+/// [`Precision`], and its eigenvalues. Memory: X and one panel (M² + [`GRAM_PANEL_ROWS`]·M
+/// elements), whatever N — so a tall layer streamed from the checkpoint never holds W.
+pub struct GramBuilder {
+    acc: GramAcc,
+}
+
+enum GramAcc {
+    F64(Accumulator<f64>),
+    F32(Accumulator<f32>),
+}
+
+struct Accumulator<T: Real> {
+    x: Mat<T>,
+    started: bool,
+}
+
+impl<T: Real> Accumulator<T> {
+    fn new(m: usize) -> Self {
+        Accumulator {
+            x: Mat::zeros(m, m),
+            started: false,
+        }
+    }
+
+    fn add(&mut self, rows: usize, at: impl Fn(usize, usize) -> f64) {
+        let m = self.x.ncols();
+        if rows == 0 {
+            return;
+        }
+        let panel = Mat::<T>::from_fn(rows, m, |i, j| T::from_f64(at(i, j)));
+        // Lower triangle of the panel's PᵀP only: half the flops of a full product (a "syrk").
+        triangular::matmul(
+            self.x.as_mut(),
+            BlockStructure::TriangularLower,
+            if self.started {
+                Accum::Add
+            } else {
+                Accum::Replace
+            },
+            panel.transpose(),
+            BlockStructure::Rectangular,
+            panel.as_ref(),
+            BlockStructure::Rectangular,
+            T::one_impl(),
+            Par::Seq,
+        );
+        self.started = true;
+    }
+
+    fn lower_f64(self) -> Mat<f64> {
+        let x = self.x;
+        Mat::<f64>::from_fn(x.nrows(), x.ncols(), |i, j| {
+            if i >= j {
+                x[(i, j)].to_f64()
+            } else {
+                0.0
+            }
+        })
+    }
+}
+
+impl GramBuilder {
+    /// An empty Gram matrix of an N × `m` matrix.
+    pub fn new(m: usize, precision: Precision) -> Self {
+        GramBuilder {
+            acc: match precision {
+                Precision::F64 => GramAcc::F64(Accumulator::new(m)),
+                Precision::F32 => GramAcc::F32(Accumulator::new(m)),
+            },
+        }
+    }
+
+    /// Add the next `rows` rows of W, element (i, j) of the panel given by `at` (rounded to the
+    /// working precision). Call with at most [`GRAM_PANEL_ROWS`] rows at a time, in order, so
+    /// that every route sums the same panels.
+    pub fn add_panel_with(&mut self, rows: usize, at: impl Fn(usize, usize) -> f64) {
+        match &mut self.acc {
+            GramAcc::F64(a) => a.add(rows, at),
+            GramAcc::F32(a) => a.add(rows, at),
+        }
+    }
+
+    /// Add the next rows of W from row-major data (a multiple of M elements).
+    pub fn add_rows(&mut self, row_major: &[f64]) {
+        let m = self.m();
+        if m == 0 {
+            return;
+        }
+        for chunk in row_major.chunks(GRAM_PANEL_ROWS * m) {
+            self.add_panel_with(chunk.len() / m, |i, j| chunk[i * m + j]);
+        }
+    }
+
+    fn m(&self) -> usize {
+        match &self.acc {
+            GramAcc::F64(a) => a.x.ncols(),
+            GramAcc::F32(a) => a.x.ncols(),
+        }
+    }
+
+    /// The eigenvalues of X, ascending and clamped at 0.
+    pub fn eigenvalues(self) -> Result<Vec<f64>, NoConvergence> {
+        // The eigenvalues are taken in f64 whatever the Gram precision: the product is where
+        // the flops are (N·M² against 4/3·M³), and faer's single-precision tridiagonal solver
+        // loses ~M·ε₃₂ relative accuracy (1e-4 at M = 4096) where the f32 Gram itself is good
+        // to ~1e-7.
+        let x = match self.acc {
+            GramAcc::F64(a) => a.lower_f64(),
+            GramAcc::F32(a) => a.lower_f64(),
+        };
+        Ok(ascending_clamped(symmetric_eigenvalues_lower(x)?))
+    }
+}
+
+/// Eigenvalues of the symmetric matrix whose lower triangle is `x`.
+fn symmetric_eigenvalues_lower(mut x: Mat<f64>) -> Result<Vec<f64>, NoConvergence> {
+    let m = x.nrows();
     if m >= TWO_STAGE_MIN {
         return symmetric_eigen::symmetric_eigenvalues(
             x.as_mut(),
