@@ -10,7 +10,6 @@ Needs numpy (bench/.venv has it) and `cargo build --release`. Files go to bench/
 """
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -56,11 +55,15 @@ gib = os.path.getsize(path) / 2**30
 
 out = f"bench/out/llama7b-{blocks}blocks.json"
 t = time.time()
-subprocess.run(["target/release/weightscope", "analyze", path, "--json", out, "-q", "--threads", threads,
-                "--max-memory", max_memory],
-               check=True, stdout=subprocess.DEVNULL)
+child = subprocess.Popen(["target/release/weightscope", "analyze", path, "--json", out, "-q", "--threads", threads,
+                          "--max-memory", max_memory], stdout=subprocess.DEVNULL)
+# The peak RSS of this child alone (wait4), not of every child this script ran.
+_, status, usage = os.wait4(child.pid, 0)
+child.returncode = os.waitstatus_to_exitcode(status)
 wall = time.time() - t
-rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # KiB on Linux
+if child.returncode != 0:
+    sys.exit(f"weightscope exited with {child.returncode}")
+rss = usage.ru_maxrss / 1024  # KiB on Linux
 
 # GEMM peak of this machine now (f64, one thread), for the FLOP-limit estimate.
 a = np.random.default_rng(1).standard_normal((2048, 2048))

@@ -115,6 +115,9 @@ struct TrackArgs {
     /// plots of each pooled layer (layers/NNN-name/*.svg) and of the pooled model (model/).
     #[arg(long, value_name = "DIR")]
     plots: Option<PathBuf>,
+    /// Image formats of --plots.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "svg")]
+    plot_format: Vec<FormatArg>,
 }
 
 #[derive(Args)]
@@ -512,9 +515,7 @@ fn run_track(args: TrackArgs) -> Result<ExitCode> {
             args.output.display()
         );
         if let Some(dir) = &args.plots {
-            let files =
-                report::plots::write_plots(&e.report, dir, &[report::plots::ImageFormat::Svg])?;
-            eprintln!("{} plots → {}", files.len(), dir.display());
+            write_plots(&e.report, dir, &args.plot_format)?;
         }
     } else {
         let series = weightscope::compare::track(args.checkpoints.clone(), &opts)?;
@@ -532,8 +533,9 @@ fn run_track(args: TrackArgs) -> Result<ExitCode> {
         report::write_atomic(&args.output, &report::track_csv(&series)?)?;
         if let Some(dir) = &args.plots {
             let files =
-                report::plots::write_track_plots(&series, dir, &[report::plots::ImageFormat::Svg])?;
-            eprintln!("{} plots → {}", files.len(), dir.display());
+                report::plots::write_track_plots(&series, dir, &image_formats(&args.plot_format))
+                    .with_context(|| format!("cannot write the plots to {}", dir.display()))?;
+            eprintln!("wrote {} plot file(s) under {}", files.len(), dir.display());
         }
     }
     Ok(ExitCode::SUCCESS)
