@@ -412,6 +412,23 @@ pub struct Report {
     pub skipped: Vec<SkippedLayer>,
 }
 
+/// Aspect ratio Q = N/M from which `--precision f32` takes a layer in single precision. The
+/// f32 Gram matrix is exact to ≈ 1e-7·λmax; on tall layers every eigenvalue is far above that
+/// (a random layer has λmin/λmax ≈ ((√Q−1)/(√Q+1))², 0.03 at Q = 2), so α moves by ≈ 1e-7
+/// relative (measured 1e-7 on 11008 × 4096). On square layers λmin/λmax ≈ 1/(4N²) is below f32
+/// resolution: the small end is lost, the auto route falls back to an f32 SVD (3.8× slower
+/// than the f64 default on 4096²) and α moved by 5e-5 relative. Those stay in f64.
+pub const F32_MIN_Q: f64 = 2.0;
+
+/// The working precision of a layer: `opts.precision`, except that layers more square than
+/// [`F32_MIN_Q`] stay in f64.
+pub fn layer_precision(plan: &LayerPlan, opts: &Options) -> Precision {
+    match opts.precision {
+        Precision::F32 if plan.q() < F32_MIN_Q => Precision::F64,
+        p => p,
+    }
+}
+
 /// The ESD of a layer's matrices (pooled, ascending) and weightwatcher's `rank_loss` (summed
 /// over the matrices, each with numpy's tolerance).
 pub fn layer_esd(
@@ -443,7 +460,7 @@ pub fn analyze_layer(plan: &LayerPlan, data: Vec<f64>, opts: &Options) -> LayerR
         None => {
             let mats = layers::layer_matrices(plan, &data, &opts.layers);
             drop(data);
-            let esd = layer_esd(&mats, plan.n, opts.solver, opts.precision);
+            let esd = layer_esd(&mats, plan.n, opts.solver, layer_precision(plan, opts));
             (mats, esd.map_err(|e| e.to_string()))
         }
         Some(pair) => {
@@ -617,7 +634,7 @@ pub fn diagnose_esd(
             seed_id,
             opts.shuffles,
             opts.solver,
-            opts.precision,
+            layer_precision(plan, opts),
         ) {
             for e in shuffled.iter_mut() {
                 e.iter_mut().for_each(|l| *l /= norm_n);
@@ -783,7 +800,7 @@ fn analyze_streamed(
     opts: &Options,
 ) -> Result<Option<LayerResult>> {
     let (n, m) = (plan.shape[0], plan.shape[1]);
-    let mut gram = spectrum::GramBuilder::new(m, opts.precision);
+    let mut gram = spectrum::GramBuilder::new(m, layer_precision(plan, opts));
     let (mut nan, mut inf, mut nonzero) = (0usize, 0usize, false);
     let mut r0 = 0;
     while r0 < n {

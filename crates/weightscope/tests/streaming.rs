@@ -195,3 +195,40 @@ fn nan_in_a_late_panel_is_an_error_row_and_the_other_layer_is_analysed() {
     let good = r.layers.iter().find(|l| l.name == "good").unwrap();
     assert_eq!(good.status, Status::Success);
 }
+
+#[test]
+fn f32_applies_to_tall_layers_only() {
+    // Q = 4: single precision, α within 1e-5 relative of f64 but not the same bits. Q = 1:
+    // f64 whatever --precision says, so the same bits.
+    let d = tmpdir("f32");
+    let p = d.join("m.safetensors");
+    let tall = random(400 * 100, 21);
+    let square = random(150 * 150, 22);
+    safetensors(
+        &p,
+        &[
+            ("tall.weight", [400, 100], &tall),
+            ("square.weight", [150, 150], &square),
+        ],
+    );
+    let f64_run = analyze(&p, &Options::default()).unwrap();
+    let f32_run = analyze(
+        &p,
+        &Options {
+            precision: weightscope::spectrum::Precision::F32,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let (a, b) = (&f64_run.layers[0], &f32_run.layers[0]);
+    assert_eq!(a.name, "tall");
+    assert_ne!(a.lambda_max, b.lambda_max);
+    let rel = |x: Option<f64>, y: Option<f64>| ((x.unwrap() - y.unwrap()) / x.unwrap()).abs();
+    assert!(rel(a.lambda_max, b.lambda_max) < 1e-6);
+    assert!(rel(a.alpha, b.alpha) < 1e-5);
+    let (a, b) = (&f64_run.layers[1], &f32_run.layers[1]);
+    assert_eq!(a.name, "square");
+    assert_eq!(a.lambda_max, b.lambda_max);
+    assert_eq!(a.alpha, b.alpha);
+    assert_eq!(a.sv_min, b.sv_min);
+}
