@@ -17,18 +17,24 @@ fn check(data: &[u8]) -> usize {
             Ok(v) => {
                 assert_eq!(v.len(), n, "{}", t.name);
                 ok += 1;
-                // Row ranges (the streamed route) are slices of the whole tensor; a range
-                // past the rows is an error naming the file.
+                // Blocks (the streamed route) are blocks of the whole tensor; a block past
+                // its edges is an error naming the file.
                 let rows = t.shape.first().copied().unwrap_or(0);
-                if rows > 0 && f.streams_rows(i) {
-                    let per = n / rows;
-                    for r in [0..rows, rows / 2..rows, 0..rows / 3] {
-                        let part = f.read_rows_f64(i, r.clone()).unwrap();
-                        let want = &v[r.start * per..r.end * per];
-                        assert!(part.iter().zip(want).all(|(a, b)| a.to_bits() == b.to_bits()));
+                if rows > 0 && f.reads_blocks(i) {
+                    let width = n / rows;
+                    for (r, c) in [
+                        (0..rows, 0..width),
+                        (rows / 2..rows, 0..width),
+                        (0..rows / 3, width / 2..width),
+                    ] {
+                        let part = f.read_block_f64(i, r.clone(), c.clone()).unwrap();
+                        let want: Vec<f64> = r
+                            .flat_map(|k| v[k * width + c.start..k * width + c.end].to_vec())
+                            .collect();
                         assert_eq!(part.len(), want.len());
+                        assert!(part.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()));
                     }
-                    let e = f.read_rows_f64(i, 0..rows + 1).unwrap_err();
+                    let e = f.read_block_f64(i, 0..rows + 1, 0..width).unwrap_err();
                     assert!(e.to_string().contains("fuzz.safetensors"), "{e}");
                 }
             }

@@ -67,13 +67,18 @@ impl TensorSource for MultiSource {
         let (p, i) = self.index[index];
         self.parts[p].read_f64(i)
     }
-    fn streams_rows(&self, index: usize) -> bool {
+    fn reads_blocks(&self, index: usize) -> bool {
         let (p, i) = self.index[index];
-        self.parts[p].streams_rows(i)
+        self.parts[p].reads_blocks(i)
     }
-    fn read_rows_f64(&self, index: usize, rows: std::ops::Range<usize>) -> Result<Vec<f64>> {
+    fn read_block_f64(
+        &self,
+        index: usize,
+        rows: std::ops::Range<usize>,
+        cols: std::ops::Range<usize>,
+    ) -> Result<Vec<f64>> {
         let (p, i) = self.index[index];
-        self.parts[p].read_rows_f64(i, rows)
+        self.parts[p].read_block_f64(i, rows, cols)
     }
 }
 

@@ -94,21 +94,31 @@ pub trait TensorSource: Send + Sync {
     fn tensors(&self) -> &[TensorInfo];
     /// Read tensor `index` of [`tensors`](Self::tensors) as row-major f64.
     fn read_f64(&self, index: usize) -> Result<Vec<f64>>;
-    /// Whether [`read_rows_f64`](Self::read_rows_f64) reads only the rows asked for, so that
+    /// Whether [`read_block_f64`](Self::read_block_f64) reads only the block asked for, so that
     /// a caller can stream a tensor larger than memory through a small buffer.
-    fn streams_rows(&self, _index: usize) -> bool {
+    fn reads_blocks(&self, _index: usize) -> bool {
         false
     }
-    /// Read rows `rows` of tensor `index`, viewed as a matrix of `shape[0]` rows, as
-    /// row-major f64. The default reads the whole tensor and keeps those rows.
-    fn read_rows_f64(&self, index: usize, rows: std::ops::Range<usize>) -> Result<Vec<f64>> {
+    /// Read the block `rows` × `cols` of tensor `index`, viewed as a matrix of `shape[0]` rows
+    /// (and the product of the other dimensions as columns), as row-major f64. The default
+    /// reads the whole tensor and keeps the block.
+    fn read_block_f64(
+        &self,
+        index: usize,
+        rows: std::ops::Range<usize>,
+        cols: std::ops::Range<usize>,
+    ) -> Result<Vec<f64>> {
         let info = &self.tensors()[index];
-        let cols = row_len(info);
-        let mut all = self.read_f64(index)?;
-        check_rows(info, &rows)?;
-        all.truncate(rows.end * cols);
-        all.drain(..rows.start * cols);
-        Ok(all)
+        check_block(info, &rows, &cols)?;
+        let width = row_len(info);
+        let all = self.read_f64(index)?;
+        Ok(rows
+            .flat_map(|r| {
+                all[r * width + cols.start..r * width + cols.end]
+                    .iter()
+                    .copied()
+            })
+            .collect())
     }
 }
 
@@ -117,13 +127,19 @@ fn row_len(info: &TensorInfo) -> usize {
     info.shape.iter().skip(1).product()
 }
 
-fn check_rows(info: &TensorInfo, rows: &std::ops::Range<usize>) -> Result<()> {
+/// That the block lies inside the tensor viewed as `shape[0]` × [`row_len`].
+fn check_block(
+    info: &TensorInfo,
+    rows: &std::ops::Range<usize>,
+    cols: &std::ops::Range<usize>,
+) -> Result<()> {
     let n = info.shape.first().copied().unwrap_or(0);
-    if rows.start > rows.end || rows.end > n {
+    let width = row_len(info);
+    if rows.start > rows.end || rows.end > n || cols.start > cols.end || cols.end > width {
         return Err(Error::tensor(
             &info.file,
             &info.name,
-            format!("rows {rows:?} out of its {n} rows"),
+            format!("block rows {rows:?} × columns {cols:?} out of its {n} × {width}"),
         ));
     }
     Ok(())

@@ -160,20 +160,31 @@ impl TensorSource for SafetensorsFile {
         let (s, e) = self.ranges[index];
         self.decode_range(index, s, e)
     }
-    fn streams_rows(&self, index: usize) -> bool {
+    fn reads_blocks(&self, index: usize) -> bool {
         let info = &self.tensors[index];
         info.problem.is_none() && elem_size(&info.dtype).is_some() && !info.shape.is_empty()
     }
-    fn read_rows_f64(&self, index: usize, rows: std::ops::Range<usize>) -> Result<Vec<f64>> {
+    fn read_block_f64(
+        &self,
+        index: usize,
+        rows: std::ops::Range<usize>,
+        cols: std::ops::Range<usize>,
+    ) -> Result<Vec<f64>> {
         let info = &self.tensors[index];
-        crate::check_rows(info, &rows)?;
-        let row_bytes = crate::row_len(info) * elem_size(&info.dtype).unwrap_or(0);
+        crate::check_block(info, &rows, &cols)?;
+        let width = crate::row_len(info);
+        let es = elem_size(&info.dtype).unwrap_or(0);
         let s = self.ranges[index].0;
-        self.decode_range(
-            index,
-            s.saturating_add(rows.start * row_bytes),
-            s.saturating_add(rows.end * row_bytes),
-        )
+        let at = |r: usize, c: usize| s.saturating_add((r * width + c) * es);
+        if cols.start == 0 && cols.end == width {
+            // Whole rows: one contiguous range.
+            return self.decode_range(index, at(rows.start, 0), at(rows.end, 0));
+        }
+        let mut out = Vec::with_capacity(rows.len() * cols.len());
+        for r in rows {
+            out.extend(self.decode_range(index, at(r, cols.start), at(r, cols.end))?);
+        }
+        Ok(out)
     }
 }
 

@@ -772,14 +772,13 @@ pub fn layer_memory(plan: &LayerPlan, opts: &Options, src: &dyn TensorSource) ->
     8 * (2 * numel + 2 * m * m) + (8 * numel) / 2
 }
 
-/// Whether a layer's Gram matrix is accumulated from row panels read one at a time, so the
-/// weights are never all in memory: plain 2-D layers stored N × M with N ≥ M (embeddings,
-/// LLaMA's gate/up projections, square layers) in a format that reads rows, when no analysis
-/// needs the matrix itself (`--randomize`, `--vectors`, `--solver svd`). The result is the
-/// same bits as the in-memory route (both sum the same panels, [`spectrum::GRAM_PANEL_ROWS`]).
+/// Whether a layer's Gram matrix is accumulated from panels read one at a time, so the weights
+/// are never all in memory: plain 2-D layers (embeddings, projections, either layout) in a
+/// format that reads blocks, when no analysis needs the matrix itself (`--randomize`,
+/// `--vectors`, `--solver svd`). The result is the same bits as the in-memory route (both sum
+/// the same panels of [`spectrum::GRAM_PANEL_ROWS`] rows of W).
 pub fn streams(plan: &LayerPlan, opts: &Options, src: &dyn TensorSource) -> bool {
     plan.shape.len() == 2
-        && plan.shape[0] >= plan.shape[1]
         && plan.rf == 1
         && plan.part.is_none()
         && plan.slice_id.is_none()
@@ -788,31 +787,44 @@ pub fn streams(plan: &LayerPlan, opts: &Options, src: &dyn TensorSource) -> bool
         && !opts.randomize
         && !opts.vectors
         && opts.solver != Solver::Svd
-        && src.streams_rows(plan.layer_id)
+        && src.reads_blocks(plan.layer_id)
 }
 
-/// [`analyze_layer`] for a layer that [`streams`]: the Gram matrix from row panels read one at
-/// a time. `Ok(None)` when [`Solver::Auto`] wants an SVD (the layer is numerically
+/// [`analyze_layer`] for a layer that [`streams`]: the Gram matrix from panels of rows of W
+/// read one at a time — rows of the stored tensor when it is N × M (N ≥ M), columns when it
+/// is stored M × N (W = Aᵀ, as PyTorch stores a Linear layer whose output is the smaller
+/// side). `Ok(None)` when [`Solver::Auto`] wants an SVD (the layer is numerically
 /// rank-deficient), which needs the whole matrix: the caller then reads it.
 fn analyze_streamed(
     src: &dyn TensorSource,
     plan: &LayerPlan,
     opts: &Options,
 ) -> Result<Option<LayerResult>> {
-    let (n, m) = (plan.shape[0], plan.shape[1]);
+    let (rows, cols) = (plan.shape[0], plan.shape[1]);
+    let tall = rows >= cols;
+    let (n, m) = if tall { (rows, cols) } else { (cols, rows) };
     let mut gram = spectrum::GramBuilder::new(m, layer_precision(plan, opts));
     let (mut nan, mut inf, mut nonzero) = (0usize, 0usize, false);
     let mut r0 = 0;
     while r0 < n {
-        let rows = spectrum::GRAM_PANEL_ROWS.min(n - r0);
-        let panel = src.read_rows_f64(plan.layer_id, r0..r0 + rows)?;
-        nan += panel.iter().filter(|x| x.is_nan()).count();
-        inf += panel.iter().filter(|x| x.is_infinite()).count();
-        nonzero |= panel.iter().any(|&x| x != 0.0);
+        let k = spectrum::GRAM_PANEL_ROWS.min(n - r0);
+        // Rows r0..r0+k of W: rows of the tensor, or its columns (an m × k block).
+        let block = if tall {
+            src.read_block_f64(plan.layer_id, r0..r0 + k, 0..m)?
+        } else {
+            src.read_block_f64(plan.layer_id, 0..m, r0..r0 + k)?
+        };
+        nan += block.iter().filter(|x| x.is_nan()).count();
+        inf += block.iter().filter(|x| x.is_infinite()).count();
+        nonzero |= block.iter().any(|&x| x != 0.0);
         if nan + inf == 0 {
-            gram.add_rows(&panel);
+            if tall {
+                gram.add_panel_with(k, |i, j| block[i * m + j]);
+            } else {
+                gram.add_panel_with(k, |i, j| block[j * k + i]);
+            }
         }
-        r0 += rows;
+        r0 += k;
     }
     if let Some(r) = bad_values(plan, nan, inf, nonzero) {
         return Ok(Some(r));

@@ -62,10 +62,10 @@ pub const AUTO_SVD_RATIO: f64 = 1e-11;
 
 /// Gram size M from which the Gram eigenvalues are taken by the two-stage reduction of
 /// [`symmetric_eigen`] rather than faer's one-stage `self_adjoint_evd`: below it they are
-/// about as fast (the tridiagonal QR, common to both, dominates), above it the two-stage
-/// route is faster, 1.3× at M = 2048 and more at 4096 (`examples/kernel_speed.rs`). Both are
-/// exact to ≈ 1e-14·λmax.
-pub const TWO_STAGE_MIN: usize = 1024;
+/// about as fast (measured tied at M = 256–384), above it the two-stage route (with its
+/// root-free tridiagonal QR) is faster: 1.2× at M = 512, 1.1× at 768, 2.7× at 2048, 3.6× at
+/// 4096 (`examples/kernel_speed.rs`). Both are exact to ≈ 1e-14·λmax.
+pub const TWO_STAGE_MIN: usize = 512;
 
 /// Why the eigen-solver failed (it does not converge on NaN/Inf input; callers check first).
 #[derive(Debug, thiserror::Error)]
@@ -244,24 +244,6 @@ impl GramBuilder {
         match &mut self.acc {
             GramAcc::F64(a) => a.add(rows, at),
             GramAcc::F32(a) => a.add(rows, at),
-        }
-    }
-
-    /// Add the next rows of W from row-major data (a multiple of M elements).
-    pub fn add_rows(&mut self, row_major: &[f64]) {
-        let m = self.m();
-        if m == 0 {
-            return;
-        }
-        for chunk in row_major.chunks(GRAM_PANEL_ROWS * m) {
-            self.add_panel_with(chunk.len() / m, |i, j| chunk[i * m + j]);
-        }
-    }
-
-    fn m(&self) -> usize {
-        match &self.acc {
-            GramAcc::F64(a) => a.x.ncols(),
-            GramAcc::F32(a) => a.x.ncols(),
         }
     }
 

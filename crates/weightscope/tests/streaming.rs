@@ -76,19 +76,31 @@ fn random(n: usize, seed: u64) -> Vec<f32> {
 }
 
 #[test]
-fn safetensors_rows_are_the_rows_of_the_whole_tensor() {
+fn safetensors_blocks_are_blocks_of_the_whole_tensor() {
     let d = tmpdir("rows");
     let w = random(7 * 5, 1);
     let p = d.join("w.safetensors");
     safetensors(&p, &[("a.weight", [7, 5], &w)]);
     let src = formats::open(&p).unwrap();
-    assert!(src.streams_rows(0));
+    assert!(src.reads_blocks(0));
     let all = src.read_f64(0).unwrap();
-    for (a, b) in [(0, 7), (2, 5), (6, 7), (3, 3)] {
-        assert_eq!(src.read_rows_f64(0, a..b).unwrap(), all[a * 5..b * 5]);
+    for (rows, cols) in [
+        (0..7, 0..5),
+        (2..5, 0..5),
+        (6..7, 1..4),
+        (3..3, 0..5),
+        (0..7, 4..5),
+    ] {
+        let want: Vec<f64> = rows
+            .clone()
+            .flat_map(|r| all[r * 5 + cols.start..r * 5 + cols.end].to_vec())
+            .collect();
+        assert_eq!(src.read_block_f64(0, rows, cols).unwrap(), want);
     }
-    let e = src.read_rows_f64(0, 5..8).unwrap_err().to_string();
-    assert!(e.contains("a.weight") && e.contains("w.safetensors"), "{e}");
+    for (rows, cols) in [(5..8, 0..5), (0..2, 3..6)] {
+        let e = src.read_block_f64(0, rows, cols).unwrap_err().to_string();
+        assert!(e.contains("a.weight") && e.contains("w.safetensors"), "{e}");
+    }
 }
 
 /// The same layer through both routes, compared field by field.
@@ -134,6 +146,9 @@ fn streamed_tall_layer_equals_the_in_memory_route() {
         ..Options::default()
     };
     same_analysis([n, 48], &w, "tall32", &f32);
+    // Stored wide (M × N, W = Aᵀ, e.g. PyTorch's down_proj): streamed by column blocks.
+    same_analysis([48, n], &w, "wide", &opts);
+    same_analysis([48, n], &w, "wide32", &f32);
 }
 
 #[test]
