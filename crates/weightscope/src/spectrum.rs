@@ -254,7 +254,16 @@ impl GramBuilder {
         // loses ~M·ε₃₂ relative accuracy (1e-4 at M = 4096) where the f32 Gram itself is good
         // to ~1e-7.
         let x = match self.acc {
-            GramAcc::F64(a) => a.lower_f64(),
+            // In place: no second M × M copy (128 MiB at M = 4096).
+            GramAcc::F64(a) => {
+                let mut x = a.x;
+                for j in 1..x.ncols() {
+                    for i in 0..j {
+                        x[(i, j)] = 0.0;
+                    }
+                }
+                x
+            }
             GramAcc::F32(a) => a.lower_f64(),
         };
         Ok(ascending_clamped(symmetric_eigenvalues_lower(x)?))
