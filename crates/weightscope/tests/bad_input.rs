@@ -4,49 +4,12 @@ use std::path::{Path, PathBuf};
 use weightscope::analyze::Status;
 use weightscope::{analyze, describe, Error, Options};
 
-/// A tiny seeded generator (SplitMix64) so the tests need no data files.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E3779B97F4A7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-    }
-}
-
-fn f32_bytes(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
+mod common;
+use common::{f32_bytes, safetensors_bytes, Rng};
 
 fn random_f32(n: usize, seed: u64) -> Vec<f32> {
     let mut r = Rng(seed);
     (0..n).map(|_| r.next() as f32).collect()
-}
-
-/// Build a safetensors file by hand: (name, dtype, shape, bytes), in order.
-fn safetensors_bytes(entries: &[(&str, &str, Vec<usize>, Vec<u8>)]) -> Vec<u8> {
-    let mut header = serde_json::Map::new();
-    let mut off = 0;
-    for (name, dtype, shape, bytes) in entries {
-        header.insert(
-            name.to_string(),
-            serde_json::json!({"dtype": dtype, "shape": shape, "data_offsets": [off, off + bytes.len()]}),
-        );
-        off += bytes.len();
-    }
-    let mut h = serde_json::to_vec(&header).unwrap();
-    while h.len() % 8 != 0 {
-        h.push(b' ');
-    }
-    let mut out = (h.len() as u64).to_le_bytes().to_vec();
-    out.extend(h);
-    for (_, _, _, b) in entries {
-        out.extend(b);
-    }
-    out
 }
 
 fn tmp(name: &str, bytes: &[u8]) -> PathBuf {

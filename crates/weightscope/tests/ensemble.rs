@@ -7,49 +7,16 @@ use weightscope::compare::ensemble;
 use weightscope::fit::{fit_power_law, PlMethod};
 use weightscope::Options;
 
-/// A tiny seeded generator (SplitMix64) so the tests need no data files: uniform on
-/// [−0.5, 0.5), variance 1/12.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E3779B97F4A7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-    }
-}
+mod common;
+use common::{f64_bytes, safetensors_bytes, tmpdir, Rng};
 
 /// A safetensors file of F64 tensors (name, shape, row-major data), in order.
 fn write_safetensors(path: &Path, entries: &[(&str, [usize; 2], Vec<f64>)]) {
-    let mut header = serde_json::Map::new();
-    let mut off = 0;
-    for (name, shape, data) in entries {
-        let len = data.len() * 8;
-        header.insert(
-            name.to_string(),
-            serde_json::json!({"dtype": "F64", "shape": shape, "data_offsets": [off, off + len]}),
-        );
-        off += len;
-    }
-    let mut h = serde_json::to_vec(&header).unwrap();
-    while h.len() % 8 != 0 {
-        h.push(b' ');
-    }
-    let mut out = (h.len() as u64).to_le_bytes().to_vec();
-    out.extend(h);
-    for (_, _, data) in entries {
-        out.extend(data.iter().flat_map(|x| x.to_le_bytes()));
-    }
-    std::fs::write(path, out).unwrap();
-}
-
-fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("weightscope-ensemble-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+    let entries: Vec<_> = entries
+        .iter()
+        .map(|(n, s, d)| (*n, "F64", s.to_vec(), f64_bytes(d)))
+        .collect();
+    std::fs::write(path, safetensors_bytes(&entries)).unwrap();
 }
 
 /// N × M with `s` on the diagonal: the eigenvalues of WᵀW are exactly s².
@@ -64,7 +31,7 @@ fn diagonal(n: usize, s: &[f64]) -> Vec<f64> {
 
 #[test]
 fn pooled_esd_is_the_union_of_the_runs_spectra() {
-    let d = tmpdir("union");
+    let d = tmpdir("ensemble-union");
     // Three runs of a 40 × 24 layer with known singular values: a Pareto-like ladder per run,
     // different in each run, so the pooled ESD is the union of the three sets of squares.
     let mut all = Vec::new();
@@ -111,7 +78,7 @@ fn pooled_gaussian_runs_give_the_marchenko_pastur_edge() {
     // Eight random 300 × 150 runs (Q = 2, element variance 1/12): pooled, the bulk edge of
     // X = WᵀW is λ⁺ = N·σ²(1 + 1/√Q)² (Eqn. 9) = 300/12 · (1 + 1/√2)² ≈ 72.86, and the fitted
     // σ (on mean-one eigenvalues) is 1. Pooling 8 runs tightens both against one run.
-    let d = tmpdir("mp");
+    let d = tmpdir("ensemble-mp");
     let (n, m) = (300, 150);
     let runs: Vec<PathBuf> = (0..8)
         .map(|k| {
@@ -149,7 +116,7 @@ fn pooled_gaussian_runs_give_the_marchenko_pastur_edge() {
 
 #[test]
 fn a_layer_missing_or_reshaped_in_one_run_is_an_error_row_and_the_rest_is_pooled() {
-    let d = tmpdir("mismatch");
+    let d = tmpdir("ensemble-mismatch");
     let mut r = Rng(5);
     let mut w = |len: usize| -> Vec<f64> { (0..len).map(|_| r.next()).collect() };
     let a = d.join("a.safetensors");

@@ -2,55 +2,23 @@
 //! never all in memory) give the same bits as the in-memory route, and bad values in any panel
 //! are still an error row naming the file and tensor.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use weightscope::analyze::{streams, Status};
 use weightscope::formats;
 use weightscope::layers::plan_layers;
 use weightscope::spectrum::GRAM_PANEL_ROWS;
 use weightscope::{analyze, Options};
 
-/// SplitMix64, uniform on [−0.5, 0.5).
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E3779B97F4A7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-    }
-}
-
-fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("weightscope-stream-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
+mod common;
+use common::{f32_bytes, safetensors_bytes, tmpdir, Rng};
 
 /// F32 tensors (name, shape, data) as safetensors.
 fn safetensors(path: &Path, entries: &[(&str, [usize; 2], &[f32])]) {
-    let mut header = serde_json::Map::new();
-    let mut off = 0;
-    for (name, shape, data) in entries {
-        let len = data.len() * 4;
-        header.insert(
-            name.to_string(),
-            serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [off, off + len]}),
-        );
-        off += len;
-    }
-    let mut h = serde_json::to_vec(&header).unwrap();
-    while h.len() % 8 != 0 {
-        h.push(b' ');
-    }
-    let mut out = (h.len() as u64).to_le_bytes().to_vec();
-    out.extend(h);
-    for (_, _, data) in entries {
-        out.extend(data.iter().flat_map(|x| x.to_le_bytes()));
-    }
-    std::fs::write(path, out).unwrap();
+    let entries: Vec<_> = entries
+        .iter()
+        .map(|(n, s, d)| (*n, "F32", s.to_vec(), f32_bytes(d)))
+        .collect();
+    std::fs::write(path, safetensors_bytes(&entries)).unwrap();
 }
 
 /// One F32 array as .npy (a format read whole: the in-memory route).
@@ -66,7 +34,7 @@ fn npy(path: &Path, shape: [usize; 2], data: &[f32]) {
     let mut out = b"\x93NUMPY\x01\x00".to_vec();
     out.extend((h.len() as u16).to_le_bytes());
     out.extend(h.as_bytes());
-    out.extend(data.iter().flat_map(|x| x.to_le_bytes()));
+    out.extend(f32_bytes(data));
     std::fs::write(path, out).unwrap();
 }
 
@@ -77,7 +45,7 @@ fn random(n: usize, seed: u64) -> Vec<f32> {
 
 #[test]
 fn safetensors_blocks_are_blocks_of_the_whole_tensor() {
-    let d = tmpdir("rows");
+    let d = tmpdir("stream-rows");
     let w = random(7 * 5, 1);
     let p = d.join("w.safetensors");
     safetensors(&p, &[("a.weight", [7, 5], &w)]);
@@ -105,7 +73,7 @@ fn safetensors_blocks_are_blocks_of_the_whole_tensor() {
 
 /// The same layer through both routes, compared field by field.
 fn same_analysis(shape: [usize; 2], data: &[f32], tag: &str, opts: &Options) {
-    let d = tmpdir(tag);
+    let d = tmpdir(&format!("stream-{tag}"));
     let st = d.join("w.safetensors");
     safetensors(&st, &[("fc.weight", shape, data)]);
     let np = d.join("fc.weight.npy");
@@ -173,7 +141,7 @@ fn streamed_rank_deficient_layer_falls_back_to_the_svd() {
         })
         .collect();
     same_analysis([n, m], &w, "rank", &Options::default());
-    let d = tmpdir("rank-check");
+    let d = tmpdir("stream-rank-check");
     let p = d.join("w.safetensors");
     safetensors(&p, &[("fc.weight", [n, m], &w)]);
     let r = analyze(&p, &Options::default()).unwrap();
@@ -183,7 +151,7 @@ fn streamed_rank_deficient_layer_falls_back_to_the_svd() {
 
 #[test]
 fn nan_in_a_late_panel_is_an_error_row_and_the_other_layer_is_analysed() {
-    let d = tmpdir("nan");
+    let d = tmpdir("stream-nan");
     let n = GRAM_PANEL_ROWS + 10;
     let mut bad = random(n * 16, 9);
     bad[(GRAM_PANEL_ROWS + 3) * 16 + 5] = f32::NAN;
@@ -215,7 +183,7 @@ fn nan_in_a_late_panel_is_an_error_row_and_the_other_layer_is_analysed() {
 fn f32_applies_to_tall_layers_only() {
     // Q = 4: single precision, α within 1e-5 relative of f64 but not the same bits. Q = 1:
     // f64 whatever --precision says, so the same bits.
-    let d = tmpdir("f32");
+    let d = tmpdir("stream-f32");
     let p = d.join("m.safetensors");
     let tall = random(400 * 100, 21);
     let square = random(150 * 150, 22);
