@@ -79,14 +79,18 @@ macro_rules! impl_float {
 impl_float!(f32);
 impl_float!(f64);
 
-/// Band half-width of stage 1 by measurement (`examples/kernel_speed.rs`): wider bands make
-/// the stage-1 GEMMs faster (inner dimension 2b) and stage 2 slower (6·M²·b flops).
+/// Band half-width of stage 1 by measurement (`examples/kernel_speed.rs`, `--bands`): wider
+/// bands make the stage-1 GEMMs faster (inner dimension 2b) and stage 2 slower (6·M²·b
+/// flops), which matters more at small M. Measured whole-layer ratios to the FLOP limit: f64
+/// M = 1024 b=16 1.88× vs b=32 2.09×, M = 768 2.17× vs 2.31×, M ≥ 2048 best at 32; f32
+/// M = 1024 b=32 2.31× vs b=48 2.51×, M = 2048 2.08× vs 2.26×, M = 4096 best at 48.
 pub fn default_band<T: Float>(m: usize) -> usize {
-    let _ = m;
-    if core::mem::size_of::<T>() == 4 {
-        48
-    } else {
-        32
+    let single = core::mem::size_of::<T>() == 4;
+    match (single, m) {
+        (false, ..=1024) => 16,
+        (false, _) => 32,
+        (true, ..=2048) => 32,
+        (true, _) => 48,
     }
 }
 
