@@ -177,15 +177,14 @@ enum GramAcc {
 }
 
 struct Accumulator<T: Real> {
+    /// Lower triangle of X; the strict upper triangle stays zero (never written).
     x: Mat<T>,
-    started: bool,
 }
 
 impl<T: Real> Accumulator<T> {
     fn new(m: usize) -> Self {
         Accumulator {
             x: Mat::zeros(m, m),
-            started: false,
         }
     }
 
@@ -199,11 +198,8 @@ impl<T: Real> Accumulator<T> {
         triangular::matmul(
             self.x.as_mut(),
             BlockStructure::TriangularLower,
-            if self.started {
-                Accum::Add
-            } else {
-                Accum::Replace
-            },
+            // Adding the first panel to zeros is exact: no first-panel special case.
+            Accum::Add,
             panel.transpose(),
             BlockStructure::Rectangular,
             panel.as_ref(),
@@ -211,17 +207,11 @@ impl<T: Real> Accumulator<T> {
             T::one_impl(),
             Par::Seq,
         );
-        self.started = true;
     }
 
-    fn lower_f64(self) -> Mat<f64> {
-        let x = self.x;
-        Mat::<f64>::from_fn(x.nrows(), x.ncols(), |i, j| {
-            if i >= j {
-                x[(i, j)].to_f64()
-            } else {
-                0.0
-            }
+    fn to_f64(&self) -> Mat<f64> {
+        Mat::<f64>::from_fn(self.x.nrows(), self.x.ncols(), |i, j| {
+            self.x[(i, j)].to_f64()
         })
     }
 }
@@ -254,17 +244,9 @@ impl GramBuilder {
         // loses ~M·ε₃₂ relative accuracy (1e-4 at M = 4096) where the f32 Gram itself is good
         // to ~1e-7.
         let x = match self.acc {
-            // In place: no second M × M copy (128 MiB at M = 4096).
-            GramAcc::F64(a) => {
-                let mut x = a.x;
-                for j in 1..x.ncols() {
-                    for i in 0..j {
-                        x[(i, j)] = 0.0;
-                    }
-                }
-                x
-            }
-            GramAcc::F32(a) => a.lower_f64(),
+            // f64: the accumulator itself, no second M × M copy (128 MiB at M = 4096).
+            GramAcc::F64(a) => a.x,
+            GramAcc::F32(a) => a.to_f64(),
         };
         Ok(ascending_clamped(symmetric_eigenvalues_lower(x)?))
     }
