@@ -8,12 +8,13 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
-use weightscope::analyze::{analyze_source, FixFingers, Hooks, LayerResult, Status};
+use weightscope::{analyze_source, FixFingers, Hooks, LayerResult, Status};
 use weightscope::fit::{MpMethod, PlMethod};
 use weightscope::layers::LayerOptions;
-use weightscope::report::plots::{self, ImageFormat};
+use weightscope_report::plots::{self, ImageFormat};
 use weightscope::spectrum::{Precision, Solver};
-use weightscope::{formats, report, LayerFilter, Options};
+use weightscope::{formats, LayerFilter, Options};
+use weightscope_report as report;
 
 /// Diagnose trained neural networks from their weights alone, with random matrix theory.
 ///
@@ -613,7 +614,8 @@ fn run_rank(args: RankArgs) -> Result<ExitCode> {
 }
 
 fn run_synth(args: SynthArgs) -> Result<ExitCode> {
-    use weightscope::synth::{synth_matrix, Phase};
+    use weightscope::diagnose::phase::Phase;
+    use weightscope::synth::synth_matrix;
     let phase = Phase::parse(&args.phase).with_context(|| {
         format!(
             "unknown phase '{}'; one of: {}",

@@ -4,7 +4,9 @@
 
 use weightscope::fit::marchenko_pastur::{fit_marchenko_pastur, MpMethod};
 use weightscope::spectrum::{gram_eigenvalues, Precision, Solver};
-use weightscope::synth::{rng, synth_matrix, Phase};
+use weightscope::diagnose::phase::Phase;
+use weightscope::diagnose::randomization::rng;
+use weightscope::synth::synth_matrix;
 
 fn main() {
     println!(

@@ -5,7 +5,8 @@
 use weightscope::diagnose::phase::{classify, evidence};
 use weightscope::fit::marchenko_pastur::{fit_marchenko_pastur, MpMethod};
 use weightscope::spectrum::{gram_eigenvalues, Precision, Solver};
-use weightscope::synth::{synth_matrix, Phase};
+use weightscope::diagnose::phase::Phase;
+use weightscope::synth::synth_matrix;
 
 fn main() {
     let count: usize = std::env::args()

@@ -3,14 +3,15 @@
 //! base (metric deltas and the ESD of ΔW), and several models ranked by their summary metrics
 //! against reported accuracies.
 
-use crate::analyze::{
-    analyze_layer, analyze_source, diagnose_esd, plan, read_layer, summarize, Hooks, LayerResult,
-    Options, Report,
-};
+use crate::analyze::{analyze_layer, analyze_source, plan, read_layer, Hooks};
+use crate::diagnose::diagnose_esd;
+use crate::options::Options;
+use crate::result::{LayerResult, Report};
+use crate::summary::summarize;
 use crate::diagnose::randomization::esd_distance;
 use crate::formats;
 use crate::layers::{plan_layers, LayerPlan};
-use crate::lora;
+use crate::layers::lora;
 use crate::{Error, Result};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -216,7 +217,8 @@ pub struct CompareRow {
 }
 
 impl CompareRow {
-    fn diff(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    /// b − a, when both are there.
+    pub fn diff(a: Option<f64>, b: Option<f64>) -> Option<f64> {
         Some(b? - a?)
     }
     pub fn d_alpha(&self) -> Option<f64> {

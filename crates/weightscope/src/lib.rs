@@ -14,15 +14,22 @@
 //! ```
 
 pub mod analyze;
+pub mod columns;
 pub mod compare;
 pub mod diagnose;
+mod error;
 pub mod fit;
 pub use weightscope_formats as formats;
 pub mod layers;
-pub mod lora;
-pub mod report;
+mod memory;
+pub mod options;
+pub mod result;
 pub mod spectrum;
+pub mod summary;
 pub mod synth;
 
-pub use analyze::{analyze, describe, LayerFilter, LayerResult, Options, Report, Status, Summary};
-pub use weightscope_formats::{Error, Result};
+pub use analyze::{analyze, analyze_source, describe, Hooks};
+pub use error::{Error, Result};
+pub use options::{FixFingers, LayerFilter, Options};
+pub use result::{Description, LayerResult, Report, SkippedLayer, Status};
+pub use summary::Summary;

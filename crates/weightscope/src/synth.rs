@@ -7,79 +7,14 @@
 //! (X = WᵀW/N). We write |Δ| = c·(NM)^¼: c slightly above 1 bleeds out of the edge, c ≫ 1
 //! gives well-separated spikes.
 
+use crate::diagnose::phase::Phase;
+use crate::diagnose::randomization::rng;
 use faer::Mat;
 use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Pareto, StandardNormal};
 use serde::{Deserialize, Serialize};
-
-/// The 5+1 phases of training (paper §5, Table 7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
-pub enum Phase {
-    #[serde(rename = "Random-like")]
-    RandomLike,
-    #[serde(rename = "Bleeding-out")]
-    BleedingOut,
-    #[serde(rename = "Bulk+Spikes")]
-    BulkSpikes,
-    #[serde(rename = "Bulk-decay")]
-    BulkDecay,
-    #[serde(rename = "Heavy-Tailed")]
-    HeavyTailed,
-    #[serde(rename = "Rank-collapse")]
-    RankCollapse,
-}
-
-impl Phase {
-    pub const ALL: [Phase; 6] = [
-        Phase::RandomLike,
-        Phase::BleedingOut,
-        Phase::BulkSpikes,
-        Phase::BulkDecay,
-        Phase::HeavyTailed,
-        Phase::RankCollapse,
-    ];
-
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Phase::RandomLike => "Random-like",
-            Phase::BleedingOut => "Bleeding-out",
-            Phase::BulkSpikes => "Bulk+Spikes",
-            Phase::BulkDecay => "Bulk-decay",
-            Phase::HeavyTailed => "Heavy-Tailed",
-            Phase::RankCollapse => "Rank-collapse",
-        }
-    }
-
-    /// Parse a phase name, case- and punctuation-insensitively ("bulk-spikes", "heavy_tailed").
-    pub fn parse(s: &str) -> Option<Phase> {
-        let key: String = s
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .collect::<String>()
-            .to_ascii_lowercase();
-        Phase::ALL.into_iter().find(|p| {
-            p.as_str()
-                .chars()
-                .filter(|c| c.is_ascii_alphanumeric())
-                .collect::<String>()
-                .to_ascii_lowercase()
-                == key
-        })
-    }
-}
-
-impl std::fmt::Display for Phase {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A seeded generator (ChaCha8: the same stream on every platform and thread count).
-pub fn rng(seed: u64) -> ChaCha8Rng {
-    ChaCha8Rng::seed_from_u64(seed)
-}
 
 fn gaussian(n: usize, m: usize, rng: &mut ChaCha8Rng) -> Mat<f64> {
     Mat::from_fn(n, m, |_, _| StandardNormal.sample(rng))
@@ -184,21 +119,6 @@ pub fn synth_matrix(phase: Phase, n: usize, m: usize, seed: u64) -> Mat<f64> {
     }
 }
 
-/// Permute the elements of `w` (in place), keeping its shape and Frobenius norm: the
-/// "shuffled" matrix whose ESD is random-like unless the element distribution is heavy-tailed.
-pub fn shuffle_elements(w: &mut Mat<f64>, rng: &mut ChaCha8Rng) {
-    let (n, m) = (w.nrows(), w.ncols());
-    let mut v: Vec<f64> = (0..m)
-        .flat_map(|j| (0..n).map(move |i| (i, j)))
-        .map(|(i, j)| w[(i, j)])
-        .collect();
-    v.shuffle(rng);
-    for j in 0..m {
-        for i in 0..n {
-            w[(i, j)] = v[j * n + i];
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -95,17 +95,6 @@ pub fn log_alpha_norm(evals: &[f64], alpha: f64) -> f64 {
     alpha * max.log10() + s.log10()
 }
 
-/// weightwatcher's training warning from α: over-trained below 2, under-trained above 6.
-pub fn alpha_warning(alpha: f64) -> &'static str {
-    if alpha < 2.0 {
-        "over-trained"
-    } else if alpha > 6.0 {
-        "under-trained"
-    } else {
-        ""
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,12 +120,5 @@ mod tests {
         let ev = [0.0, 1e-40, 1.0, 4.0];
         assert_eq!(matrix_rank(&ev, 10), 2);
         assert_eq!(esd_metrics(&ev, 10, 1e-6).weak_rank_loss, 2);
-    }
-
-    #[test]
-    fn warnings() {
-        assert_eq!(alpha_warning(1.5), "over-trained");
-        assert_eq!(alpha_warning(4.0), "");
-        assert_eq!(alpha_warning(6.5), "under-trained");
     }
 }

@@ -4,8 +4,69 @@
 //! how far, and the power-law fit of the tail.
 
 use crate::fit::marchenko_pastur::MpFit;
-use crate::synth::Phase;
 use serde::{Deserialize, Serialize};
+
+/// The 5+1 phases of training (paper §5, Table 7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+pub enum Phase {
+    #[serde(rename = "Random-like")]
+    RandomLike,
+    #[serde(rename = "Bleeding-out")]
+    BleedingOut,
+    #[serde(rename = "Bulk+Spikes")]
+    BulkSpikes,
+    #[serde(rename = "Bulk-decay")]
+    BulkDecay,
+    #[serde(rename = "Heavy-Tailed")]
+    HeavyTailed,
+    #[serde(rename = "Rank-collapse")]
+    RankCollapse,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 6] = [
+        Phase::RandomLike,
+        Phase::BleedingOut,
+        Phase::BulkSpikes,
+        Phase::BulkDecay,
+        Phase::HeavyTailed,
+        Phase::RankCollapse,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Phase::RandomLike => "Random-like",
+            Phase::BleedingOut => "Bleeding-out",
+            Phase::BulkSpikes => "Bulk+Spikes",
+            Phase::BulkDecay => "Bulk-decay",
+            Phase::HeavyTailed => "Heavy-Tailed",
+            Phase::RankCollapse => "Rank-collapse",
+        }
+    }
+
+    /// Parse a phase name, case- and punctuation-insensitively ("bulk-spikes", "heavy_tailed").
+    pub fn parse(s: &str) -> Option<Phase> {
+        let key: String = s
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect::<String>()
+            .to_ascii_lowercase();
+        Phase::ALL.into_iter().find(|p| {
+            p.as_str()
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric())
+                .collect::<String>()
+                .to_ascii_lowercase()
+                == key
+        })
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// What the classifier looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -5,9 +5,32 @@
 
 use crate::fit::marchenko_pastur::{fit_marchenko_pastur, MpMethod};
 use crate::spectrum::{self, Precision, Solver};
-use crate::synth::{rng, shuffle_elements};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use faer::Mat;
 use serde::{Deserialize, Serialize};
+
+/// A seeded generator (ChaCha8: the same stream on every platform and thread count).
+pub fn rng(seed: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(seed)
+}
+
+/// Permute the elements of `w` (in place), keeping its shape and Frobenius norm: the
+/// "shuffled" matrix whose ESD is random-like unless the element distribution is heavy-tailed.
+pub fn shuffle_elements(w: &mut Mat<f64>, rng: &mut ChaCha8Rng) {
+    let (n, m) = (w.nrows(), w.ncols());
+    let mut v: Vec<f64> = (0..m)
+        .flat_map(|j| (0..n).map(move |i| (i, j)))
+        .map(|(i, j)| w[(i, j)])
+        .collect();
+    v.shuffle(rng);
+    for j in 0..m {
+        for i in 0..n {
+            w[(i, j)] = v[j * n + i];
+        }
+    }
+}
 
 /// Columns of `--randomize`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -1,6 +1,9 @@
 //! Plain-text tables for a terminal.
 
-use crate::analyze::{Description, Report, Status};
+use weightscope::columns::{col, Column, Group};
+use weightscope::diagnose::warning::{Warning, ALPHA_OVER_TRAINED, ALPHA_UNDER_TRAINED};
+use weightscope::summary::SUMMARY_METRICS;
+use weightscope::{Description, Report, Status};
 
 fn f(v: Option<f64>, prec: usize) -> String {
     match v {
@@ -44,31 +47,35 @@ fn render(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// The registry columns of the terminal table, in its order (the layer name, N×M and the
+/// status are composed from several columns).
+const TABLE_COLUMNS: [&str; 11] = [
+    "layer_id",
+    "layer_type",
+    "rf",
+    "alpha",
+    "alpha_weighted",
+    "D",
+    "xmin",
+    "num_pl_spikes",
+    "lambda_max",
+    "stable_rank",
+    "entropy",
+];
+
 /// The per-layer table of `analyze`.
 pub fn layer_table(report: &Report) -> String {
-    let has_mp = report.layers.iter().any(|r| r.mp.is_some());
-    let has_phase = report.layers.iter().any(|r| r.phase.is_some());
-    let mut header = vec![
-        "layer",
-        "id",
-        "type",
-        "N×M",
-        "rf",
-        "alpha",
-        "alpha_w",
-        "D",
-        "xmin",
-        "spikes",
-        "λmax",
-        "stable_rk",
-        "entropy",
-    ];
-    if has_mp {
-        header.extend(["mp_soft", "mp_spikes"]);
+    let mut columns: Vec<&Column> = TABLE_COLUMNS.iter().map(|n| col(n)).collect();
+    if report.layers.iter().any(|r| Group::MpFit.present(r)) {
+        columns.extend([col("mp_softrank"), col("num_spikes")]);
     }
-    if has_phase {
-        header.push("phase");
+    if report.layers.iter().any(|r| Group::Phase.present(r)) {
+        columns.push(col("phase"));
     }
+    let mut header = vec!["layer"];
+    header.extend(columns.iter().map(|c| c.header()));
+    // N×M after the type.
+    header.insert(3, "N×M");
     header.push("status");
     let rows: Vec<Vec<String>> = report
         .layers
@@ -79,37 +86,14 @@ pub fn layer_table(report: &Report) -> String {
                 None => r.name.clone(),
             };
             let status = match r.status {
-                Status::Success if r.warning.is_empty() => "ok".to_string(),
-                Status::Success => r.warning.clone(),
+                Status::Success if r.warning.is_none() => "ok".to_string(),
+                Status::Success => r.warning.as_str().to_string(),
                 Status::Failed => "fit failed".to_string(),
                 Status::Error => format!("error: {}", r.message),
             };
-            let mut row = vec![
-                name,
-                r.layer_id.to_string(),
-                r.layer_type.clone(),
-                format!("{}×{}", r.n, r.m),
-                r.rf.to_string(),
-                f(r.alpha, 3),
-                f(r.alpha_weighted, 3),
-                f(r.d, 3),
-                f(r.xmin, 4),
-                r.num_pl_spikes.map_or("-".into(), |x| x.to_string()),
-                f(r.lambda_max, 3),
-                f(r.stable_rank, 2),
-                f(r.entropy, 3),
-            ];
-            if has_mp {
-                row.push(f(r.mp.map(|m| m.mp_softrank), 3));
-                row.push(r.mp.map_or("-".into(), |m| m.num_spikes.to_string()));
-            }
-            if has_phase {
-                row.push(
-                    r.phase
-                        .as_ref()
-                        .map_or("-".into(), |p| p.phase.as_str().to_string()),
-                );
-            }
+            let mut row = vec![name];
+            row.extend(columns.iter().map(|c| c.value(r).to_table(c.decimals)));
+            row.insert(3, format!("{}×{}", r.n, r.m));
             row.push(status);
             row
         })
@@ -129,21 +113,12 @@ pub fn summary_text(report: &Report) -> String {
         s.layers_error,
         s.layers_skipped
     );
-    let items = [
-        ("alpha (mean α)", s.alpha),
-        ("alpha_weighted (α̂)", s.alpha_weighted),
-        ("log_alpha_norm", s.log_alpha_norm),
-        ("log_norm", s.log_norm),
-        ("log_spectral_norm", s.log_spectral_norm),
-        ("stable_rank", s.stable_rank),
-        ("entropy", s.entropy),
-        ("mp_softrank", s.mp_softrank),
-    ];
-    for (k, v) in items {
-        if k == "mp_softrank" && v.is_none() {
+    for m in SUMMARY_METRICS {
+        let v = (m.get)(s);
+        if m.optional && v.is_none() {
             continue;
         }
-        out.push_str(&format!("  {k:<20} {}\n", f(v, 4)));
+        out.push_str(&format!("  {:<20} {}\n", m.label, f(v, 4)));
     }
     if !s.phases.is_empty() {
         let parts: Vec<String> = s.phases.iter().map(|(p, n)| format!("{n} {p}")).collect();
@@ -152,15 +127,15 @@ pub fn summary_text(report: &Report) -> String {
     let over = report
         .layers
         .iter()
-        .filter(|r| r.warning == "over-trained")
+        .filter(|r| r.warning == Warning::OverTrained)
         .count();
     let under = report
         .layers
         .iter()
-        .filter(|r| r.warning == "under-trained")
+        .filter(|r| r.warning == Warning::UnderTrained)
         .count();
     out.push_str(&format!(
-        "  warnings: {over} over-trained (α < 2), {under} under-trained (α > 6)\n"
+        "  warnings: {over} over-trained (α < {ALPHA_OVER_TRAINED}), {under} under-trained (α > {ALPHA_UNDER_TRAINED})\n"
     ));
     out
 }

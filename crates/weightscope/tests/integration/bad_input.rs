@@ -1,11 +1,10 @@
 //! Bad input never aborts the analysis of the other layers, and never panics.
 
 use std::path::{Path, PathBuf};
-use weightscope::analyze::Status;
-use weightscope::{analyze, describe, Error, Options};
+use weightscope::Status;
+use weightscope::{analyze, describe, formats, Error, Options};
 
-mod common;
-use common::{f32_bytes, safetensors_bytes, Rng};
+use crate::common::{f32_bytes, safetensors_bytes, Rng};
 
 fn random_f32(n: usize, seed: u64) -> Vec<f32> {
     let mut r = Rng(seed);
@@ -36,7 +35,7 @@ fn missing_file_names_the_path() {
         &Options::default(),
     )
     .unwrap_err();
-    assert!(matches!(e, Error::Io { .. }));
+    assert!(matches!(e, Error::Read(formats::Error::Io { .. })));
     assert!(
         e.to_string().contains("/nonexistent/model.safetensors"),
         "{e}"
@@ -50,7 +49,7 @@ fn a_text_file_named_safetensors_is_a_format_error() {
         b"this is not a checkpoint at all, just text",
     );
     let e = analyze(&p, &Options::default()).unwrap_err();
-    assert!(matches!(e, Error::Format { .. }), "{e}");
+    assert!(matches!(e, Error::Read(formats::Error::Format { .. })), "{e}");
     assert!(e.to_string().contains("text.safetensors"));
 }
 

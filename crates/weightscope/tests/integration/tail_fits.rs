@@ -18,8 +18,7 @@ use weightscope::fit::truncated::{
 use weightscope::fit::universality::{universality, UniversalityClass};
 use weightscope::fit::{fit_power_law, PlMethod};
 
-mod common;
-use common::{floats, load};
+use crate::common::{floats, load};
 
 fn f(v: &Value) -> f64 {
     v.as_f64().unwrap()

@@ -3,14 +3,14 @@
 //! are still an error row naming the file and tensor.
 
 use std::path::Path;
-use weightscope::analyze::{streams, Status};
+use weightscope::analyze::streams;
+use weightscope::Status;
 use weightscope::formats;
 use weightscope::layers::plan_layers;
 use weightscope::spectrum::GRAM_PANEL_ROWS;
 use weightscope::{analyze, Options};
 
-mod common;
-use common::{f32_bytes, safetensors_bytes, tmpdir, Rng};
+use crate::common::{f32_bytes, safetensors_bytes, tmpdir, Rng};
 
 /// F32 tensors (name, shape, data) as safetensors.
 fn safetensors(path: &Path, entries: &[(&str, [usize; 2], &[f32])]) {

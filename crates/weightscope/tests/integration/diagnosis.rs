@@ -8,10 +8,10 @@ use weightscope::diagnose::phase::{classify, evidence};
 use weightscope::diagnose::randomization::{randomization_columns, shuffled_esds};
 use weightscope::fit::marchenko_pastur::{fit_marchenko_pastur, MpMethod};
 use weightscope::spectrum::{gram_eigenvalues, Precision, Solver};
-use weightscope::synth::{synth_matrix, Phase};
+use weightscope::diagnose::phase::Phase;
+use weightscope::synth::synth_matrix;
 
-mod common;
-use common::{fixture, floats, load};
+use crate::common::{fixture, floats, load};
 
 fn esd(w: &faer::Mat<f64>) -> Vec<f64> {
     gram_eigenvalues(w.as_ref(), Solver::Auto, Precision::F64).unwrap()
@@ -49,7 +49,7 @@ fn rank_k_perturbation_above_bbp_gives_exactly_k_spikes() {
     ] {
         let mut w = synth_matrix(Phase::RandomLike, n, m, 7 + k as u64);
         let scale = ((n * m) as f64).powf(0.25);
-        let mut g = weightscope::synth::rng(k as u64);
+        let mut g = weightscope::diagnose::randomization::rng(k as u64);
         for s in 0..k {
             let c = 3.0 + s as f64; // |Δ| = c (NM)^¼, well above the BBP threshold c = 1
             let u: Vec<f64> = (0..n).map(|_| g.random_range(-1.0..1.0)).collect();

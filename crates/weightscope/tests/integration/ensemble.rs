@@ -2,13 +2,12 @@
 //! spectra known by hand and the Marchenko–Pastur edge (Eqn. 9).
 
 use std::path::{Path, PathBuf};
-use weightscope::analyze::Status;
+use weightscope::Status;
 use weightscope::compare::ensemble;
 use weightscope::fit::{fit_power_law, PlMethod};
 use weightscope::Options;
 
-mod common;
-use common::{f64_bytes, safetensors_bytes, tmpdir, Rng};
+use crate::common::{f64_bytes, safetensors_bytes, tmpdir, Rng};
 
 /// A safetensors file of F64 tensors (name, shape, row-major data), in order.
 fn write_safetensors(path: &Path, entries: &[(&str, [usize; 2], Vec<f64>)]) {

@@ -17,7 +17,7 @@ const SIZE_SUBTITLE: u32 = 16;
 const SIZE_TICK: u32 = 15;
 const SIZE_DESC: u32 = 17;
 const SIZE_LEGEND: u32 = 15;
-static DEJAVU_SANS: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
+static DEJAVU_SANS: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
 /// Register the bundled font with plotters (once per process).
 fn register_font() {
@@ -796,7 +796,7 @@ impl<'a> DrawingBackend for PngBackend<'a> {
 /// Draw a figure as SVG (UTF-8 bytes) or PNG.
 pub(super) fn render(fig: &Figure, format: ImageFormat) -> Result<Vec<u8>> {
     register_font();
-    let err = |e: Box<dyn std::error::Error>| Error::Usage(format!("plot '{}': {e}", fig.title));
+    let err = |e: Box<dyn std::error::Error>| Error::encode(format!("plot '{}'", fig.title), e);
     match format {
         ImageFormat::Svg => {
             let mut s = String::new();
@@ -953,7 +953,7 @@ fn compact_svg(s: &str) -> String {
 
 fn encode_png(rgb: &[u8], w: u32, h: u32) -> Result<Vec<u8>> {
     let mut out = Vec::new();
-    let err = |e: png::EncodingError| Error::Usage(format!("PNG: {e}"));
+    let err = |e: png::EncodingError| Error::encode("PNG", e);
     {
         let mut enc = png::Encoder::new(&mut out, w, h);
         enc.set_color(png::ColorType::Rgb);

@@ -2,7 +2,7 @@
 //! with the bundled DejaVu Sans, SVGs name the `sans-serif` family and leave text to the
 //! viewer).
 //!
-//! Per layer (needs the layer's ESD, [`Options::keep_esd`](crate::Options)), see
+//! Per layer (needs the layer's ESD, [`Options::keep_esd`](weightscope::Options)), see
 //! [`LayerPlot`]: the ESD on linear axes with the fitted Marchenko–Pastur density, λ± and the
 //! spikes (the paper's Fig. 7); on log-log axes with the fitted power law from xmin (Fig. 16);
 //! the CCDF with the fitted line; on log-linear axes; the density of singular values
@@ -18,12 +18,14 @@
 //! same bytes. Degenerate layers (one eigenvalue, all equal, no fit, no spectrum) give a plot
 //! with a note, never an error.
 
-use crate::analyze::{LayerResult, Report, Status};
-use crate::diagnose::metrics::EVALS_THRESH;
-use crate::fit::marchenko_pastur::{mp_density, MpMethod};
-use crate::fit::scan_xmin;
-use crate::synth::Phase;
 use crate::{Error, Result};
+use weightscope::diagnose::metrics::EVALS_THRESH;
+use weightscope::diagnose::phase::Phase;
+use weightscope::diagnose::warning::{Warning, ALPHA_OVER_TRAINED, ALPHA_UNDER_TRAINED};
+use weightscope::fit::marchenko_pastur::{mp_density, MpMethod};
+use weightscope::fit::scan_xmin;
+use weightscope::columns::col;
+use weightscope::{LayerResult, Report, Status};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 
@@ -172,6 +174,18 @@ impl ModelPlot {
             ModelPlot::MpSoftrank => "depth_mp_softrank",
             ModelPlot::LogSpectralNorm => "depth_log_spectral_norm",
             ModelPlot::AlphaHistogram => "alpha_histogram",
+        }
+    }
+
+    /// The registry column plotted against depth (none for the histogram).
+    pub fn column(&self) -> Option<&'static str> {
+        match self {
+            ModelPlot::Alpha => Some("alpha"),
+            ModelPlot::AlphaWeighted => Some("alpha_weighted"),
+            ModelPlot::StableRank => Some("stable_rank"),
+            ModelPlot::MpSoftrank => Some("mp_softrank"),
+            ModelPlot::LogSpectralNorm => Some("log_spectral_norm"),
+            ModelPlot::AlphaHistogram => None,
         }
     }
 
@@ -740,8 +754,8 @@ fn layer_subtitle(row: &LayerResult) -> String {
     if let Some(p) = &row.phase {
         parts.push(p.phase.as_str().to_string());
     }
-    if !row.warning.is_empty() {
-        parts.push(row.warning.clone());
+    if !row.warning.is_none() {
+        parts.push(row.warning.as_str().to_string());
     }
     parts.join(" · ")
 }
@@ -1404,8 +1418,8 @@ fn xmin_scan(
     }
     let (lo, hi) = sane_range(scan.xmins[0], scan.xmins[scan.xmins.len() - 1], true);
     let method = match report.options.pl_method {
-        crate::fit::PlMethod::Ww => "weightwatcher method",
-        crate::fit::PlMethod::Powerlaw => "powerlaw method",
+        weightscope::fit::PlMethod::Ww => "weightwatcher method",
+        weightscope::fit::PlMethod::Powerlaw => "powerlaw method",
     };
     Figure {
         title,
@@ -1437,11 +1451,38 @@ fn model_name(report: &Report) -> String {
     fit_name(&s, 40)
 }
 
-fn warning_marker(w: &str) -> Marker {
+fn warning_marker(w: Warning) -> Marker {
     match w {
-        "over-trained" => Marker::Triangle,
-        "under-trained" => Marker::Square,
-        _ => Marker::Circle,
+        Warning::OverTrained => Marker::Triangle,
+        Warning::UnderTrained => Marker::Square,
+        Warning::None => Marker::Circle,
+    }
+}
+
+/// The two horizontal (or vertical) lines at weightwatcher's warning thresholds.
+pub(crate) fn threshold_lines(line: fn(f64, String) -> Series) -> [Series; 2] {
+    [
+        line(
+            ALPHA_OVER_TRAINED,
+            format!("α = {ALPHA_OVER_TRAINED}, α = {ALPHA_UNDER_TRAINED} (warning thresholds)"),
+        ),
+        line(ALPHA_UNDER_TRAINED, String::new()),
+    ]
+}
+
+pub(crate) fn hline(y: f64, label: String) -> Series {
+    Series::HLine {
+        y,
+        color: RED_,
+        label,
+    }
+}
+
+fn vline(x: f64, label: String) -> Series {
+    Series::VLine {
+        x,
+        color: RED_,
+        label,
     }
 }
 
@@ -1451,16 +1492,11 @@ pub fn model_figure(report: &Report, kind: ModelPlot) -> Figure {
     if kind == ModelPlot::AlphaHistogram {
         return alpha_histogram(report, title);
     }
+    let column = kind.column().map(col);
     let value = |r: &LayerResult| -> Option<f64> {
-        match kind {
-            ModelPlot::Alpha => r.alpha,
-            ModelPlot::AlphaWeighted => r.alpha_weighted,
-            ModelPlot::StableRank => r.stable_rank,
-            ModelPlot::MpSoftrank => r.mp.map(|m| m.mp_softrank),
-            ModelPlot::LogSpectralNorm => r.log_spectral_norm,
-            ModelPlot::AlphaHistogram => None,
-        }
-        .filter(|v| v.is_finite())
+        column
+            .and_then(|c| c.value(r).as_f64())
+            .filter(|v| v.is_finite())
     };
     let ylabel = match kind {
         ModelPlot::Alpha => "α (power-law exponent of the ESD tail)",
@@ -1512,16 +1548,7 @@ pub fn model_figure(report: &Report, kind: ModelPlot) -> Figure {
     if kind == ModelPlot::Alpha {
         ylo = ylo.min(1.5);
         yhi = yhi.max(6.5);
-        series.push(Series::HLine {
-            y: 2.0,
-            color: RED_,
-            label: "α = 2, α = 6 (warning thresholds)".into(),
-        });
-        series.push(Series::HLine {
-            y: 6.0,
-            color: RED_,
-            label: String::new(),
-        });
+        series.extend(threshold_lines(hline));
     }
     if kind == ModelPlot::MpSoftrank {
         ylo = 0.0;
@@ -1552,7 +1579,7 @@ pub fn model_figure(report: &Report, kind: ModelPlot) -> Figure {
             let group: Vec<(f64, f64)> = pts
                 .iter()
                 .filter(|p| {
-                    p.1.phase.as_ref().map(|x| x.phase) == *ph && warning_marker(&p.1.warning) == mk
+                    p.1.phase.as_ref().map(|x| x.phase) == *ph && warning_marker(p.1.warning) == mk
                 })
                 .map(|p| (p.0 as f64, p.2))
                 .collect();
@@ -1583,8 +1610,14 @@ pub fn model_figure(report: &Report, kind: ModelPlot) -> Figure {
         }
     }
     for (w, text) in [
-        ("over-trained", "over-trained (α < 2)"),
-        ("under-trained", "under-trained (α > 6)"),
+        (
+            Warning::OverTrained,
+            format!("over-trained (α < {ALPHA_OVER_TRAINED})"),
+        ),
+        (
+            Warning::UnderTrained,
+            format!("under-trained (α > {ALPHA_UNDER_TRAINED})"),
+        ),
     ] {
         if pts.iter().any(|p| p.1.warning == w) {
             series.push(Series::Key {
@@ -1653,16 +1686,7 @@ fn alpha_histogram(report: &Report, title: String) -> Figure {
         color: BLUE_,
         label: format!("layers per bin of width {width}"),
     }];
-    series.push(Series::VLine {
-        x: 2.0,
-        color: RED_,
-        label: "α = 2, α = 6 (warning thresholds)".into(),
-    });
-    series.push(Series::VLine {
-        x: 6.0,
-        color: RED_,
-        label: String::new(),
-    });
+    series.extend(threshold_lines(vline));
     if let Some(m) = report.summary.alpha {
         series.push(Series::VLine {
             x: m,

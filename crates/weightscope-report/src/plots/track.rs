@@ -74,15 +74,12 @@ impl TrackMetric {
         }
     }
 
+    /// The metric's value in a row: its registry column (named as the file).
     fn value(&self, r: &LayerResult) -> Option<f64> {
-        match self {
-            TrackMetric::Alpha => r.alpha,
-            TrackMetric::StableRank => r.stable_rank,
-            TrackMetric::Entropy => r.entropy,
-            TrackMetric::MpSoftrank => r.mp.map(|m| m.mp_softrank),
-            TrackMetric::LambdaMax => r.lambda_max,
-        }
-        .filter(|v| v.is_finite() && (*self != TrackMetric::LambdaMax || *v > 0.0))
+        col(self.file_stem())
+            .value(r)
+            .as_f64()
+            .filter(|v| v.is_finite() && (*self != TrackMetric::LambdaMax || *v > 0.0))
     }
 }
 
@@ -209,16 +206,7 @@ pub fn track_figure(series: &[(PathBuf, Option<u64>, Report)], metric: TrackMetr
     if metric == TrackMetric::Alpha {
         ylo = ylo.min(1.5);
         yhi = yhi.max(6.5);
-        out.push(Series::HLine {
-            y: 2.0,
-            color: RED_,
-            label: "α = 2, α = 6 (warning thresholds)".into(),
-        });
-        out.push(Series::HLine {
-            y: 6.0,
-            color: RED_,
-            label: String::new(),
-        });
+        out.extend(threshold_lines(hline));
     }
     if metric == TrackMetric::MpSoftrank {
         ylo = 0.0;
@@ -414,7 +402,7 @@ pub fn write_track_plots(
         })
         .collect();
     jobs.par_iter()
-        .map(|(path, fig, f)| super::super::write_atomic(path, &render(fig, *f)?))
+        .map(|(path, fig, f)| crate::write_atomic(path, &render(fig, *f)?))
         .collect::<Result<Vec<()>>>()?;
     let mut files: Vec<PathBuf> = jobs.into_iter().map(|j| j.0).collect();
     files.sort();

@@ -10,6 +10,8 @@
 //! * Conv1D kernels (3-D): the k slices, treated like Conv2D maps.
 //! * 1-D tensors (biases, norms), integer tensors and > 4-D tensors are not layer weights.
 
+pub mod lora;
+
 use crate::formats::TensorInfo;
 use faer::Mat;
 use serde::{Deserialize, Serialize};
@@ -170,7 +172,7 @@ pub struct LayerPlan {
     pub role: Option<String>,
     /// A LoRA adapter's B·A (this row reads the A factor and its B factor).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lora: Option<crate::lora::LoraPair>,
+    pub lora: Option<lora::LoraPair>,
 }
 
 impl LayerPlan {
@@ -520,7 +522,7 @@ pub fn plan_layers(tensors: &[TensorInfo], opts: &LayerOptions) -> Vec<LayerPlan
         }
     }
     if tensors.iter().any(|t| t.name.contains("lora_")) {
-        crate::lora::pair_factors(&mut plans, tensors, opts.min_evals);
+        lora::pair_factors(&mut plans, tensors, opts.min_evals);
     }
     plans
 }

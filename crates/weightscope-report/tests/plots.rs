@@ -2,13 +2,17 @@
 //! values as text, deterministic bytes, and no failure on degenerate layers (one eigenvalue,
 //! all equal, zeros, failed fit, no spectrum).
 
-use weightscope::analyze::{analyze_layer, summarize, LayerResult, Report, Status};
+use weightscope::analyze::analyze_layer;
+use weightscope::summary::summarize;
+use weightscope::{LayerResult, Report, Status};
 use weightscope::layers::{LayerKind, LayerPlan};
-use weightscope::report::html::report_html;
-use weightscope::report::plots::{
+use weightscope_report::html::report_html;
+use weightscope_report::plots::{
     self, fmt_sig, layer_figure, model_figure, render, ImageFormat, LayerPlot, ModelPlot, Series,
 };
-use weightscope::synth::{synth_matrix, Phase};
+use weightscope::diagnose::phase::Phase;
+use weightscope::synth::synth_matrix;
+use weightscope::diagnose::warning::Warning;
 use weightscope::Options;
 
 fn plan(id: usize, name: &str, n: usize, m: usize) -> LayerPlan {
@@ -100,7 +104,7 @@ fn sample_report() -> Report {
     failed.xmin = None;
     failed.d = None;
     failed.alpha_weighted = None;
-    failed.warning.clear();
+    failed.warning = Warning::None;
     layers.push(failed);
     // Every eigenvalue below the fit threshold, and an ESD with zeros only.
     let mut tiny = layers[2].clone();
@@ -391,7 +395,7 @@ fn html_report_is_well_formed_with_every_layer_and_its_values() {
         assert!(
             html.contains(&format!(
                 ">{}</td>",
-                weightscope::report::html::escape(&r.name)
+                weightscope_report::html::escape(&r.name)
             )),
             "{}",
             r.name

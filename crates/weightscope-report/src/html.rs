@@ -10,9 +10,11 @@
 //! JavaScript sort, filter and open rows; without it the summary, the depth plots and the
 //! table still show.
 
-use super::plots::{self, ImageFormat, LayerPlot, ModelPlot};
-use crate::analyze::{LayerResult, Report, Status};
+use crate::plots::{self, ImageFormat, LayerPlot, ModelPlot};
 use crate::Result;
+use weightscope::columns::col;
+use weightscope::diagnose::warning::Warning;
+use weightscope::{LayerResult, Report, Status};
 use rayon::prelude::*;
 use std::fmt::Write;
 
@@ -87,10 +89,20 @@ fn num_cell(v: Option<f64>, shown: impl Fn(f64) -> String) -> String {
     }
 }
 
+/// The registry's numeric columns of the layer table, with their headers.
+const HTML_COLUMNS: [(&str, &str); 6] = [
+    ("alpha", "α"),
+    ("alpha_weighted", "α̂"),
+    ("D", "D"),
+    ("lambda_max", "λmax"),
+    ("stable_rank", "stable rank"),
+    ("mp_softrank", "MP soft rank"),
+];
+
 fn warnings(r: &LayerResult) -> String {
     let mut w = Vec::new();
-    if !r.warning.is_empty() {
-        w.push(r.warning.clone());
+    if !r.warning.is_none() {
+        w.push(r.warning.as_str().to_string());
     }
     match r.status {
         Status::Success => {}
@@ -277,12 +289,12 @@ pub fn report_html(report: &Report) -> Result<String> {
     let over = report
         .layers
         .iter()
-        .filter(|r| r.warning == "over-trained")
+        .filter(|r| r.warning == Warning::OverTrained)
         .count();
     let under = report
         .layers
         .iter()
-        .filter(|r| r.warning == "under-trained")
+        .filter(|r| r.warning == Warning::UnderTrained)
         .count();
     let card = |h: &mut String, v: String, label: &str| {
         let _ = write!(
@@ -351,10 +363,15 @@ pub fn report_html(report: &Report) -> Result<String> {
          <span class=\"small\">Click a row for its plots, a column header to sort; \
          <code>report.html#layer-N</code> opens row N.</span></div>\n\
          <table id=\"layers\">\n<thead><tr><th class=\"n\">#</th><th class=\"n\">id</th><th>name</th>\
-         <th>kind</th><th>shape N×M</th><th class=\"n\">α</th><th class=\"n\">α̂</th><th class=\"n\">D</th>\
-         <th class=\"n\">λmax</th><th class=\"n\">stable rank</th><th class=\"n\">MP soft rank</th>\
-         <th>phase</th><th>warnings</th></tr></thead>\n<tbody>\n",
-        report.layers.len()
+         <th>kind</th><th>shape N×M</th>{}<th>phase</th><th>warnings</th></tr></thead>\n<tbody>\n",
+        report.layers.len(),
+        HTML_COLUMNS
+            .iter()
+            .map(|(name, label)| format!(
+                "<th class=\"n\" title=\"{}\">{label}</th>",
+                escape(col(name).meaning)
+            ))
+            .collect::<String>()
     );
     for (i, r) in report.layers.iter().enumerate() {
         let shape = if r.rf > 1 {
@@ -373,13 +390,14 @@ pub fn report_html(report: &Report) -> Result<String> {
             None => "<td></td>".into(),
         };
         let name = match r.slice_id {
-            Some(sl) => format!("{} [map {sl}]", r.name),
+            // A conv map, an expert or a part of a fused projection, as in the terminal table.
+            Some(sl) => format!("{}[{sl}]", r.name),
             None => r.name.clone(),
         };
         let _ = writeln!(
             h,
             "<tr class=\"r\" data-i=\"{i}\" data-name=\"{}\"><td class=\"n\" data-v=\"{}\">{}</td>\
-             <td class=\"n\" data-v=\"{}\">{}</td><td title=\"{}\">{}</td><td>{}</td><td>{}</td>{}{}{}{}{}{}{}<td class=\"w\">{}</td></tr>",
+             <td class=\"n\" data-v=\"{}\">{}</td><td title=\"{}\">{}</td><td>{}</td><td>{}</td>{}{}<td class=\"w\">{}</td></tr>",
             escape(&r.longname.to_lowercase()),
             i + 1,
             i + 1,
@@ -389,12 +407,16 @@ pub fn report_html(report: &Report) -> Result<String> {
             escape(&name),
             escape(&r.layer_type),
             shape,
-            num_cell(r.alpha, |v| format!("{v:.3}")),
-            num_cell(r.alpha_weighted, |v| format!("{v:.3}")),
-            num_cell(r.d, |v| format!("{v:.3}")),
-            num_cell(r.lambda_max, |v| plots::fmt_sig(v, 4)),
-            num_cell(r.stable_rank, |v| format!("{v:.2}")),
-            num_cell(r.mp.map(|m| m.mp_softrank), |v| format!("{v:.3}")),
+            HTML_COLUMNS
+                .iter()
+                .map(|(name, _)| {
+                    let c = col(name);
+                    num_cell(c.value(r).as_f64(), |v| match *name {
+                        "lambda_max" => plots::fmt_sig(v, 4),
+                        _ => format!("{v:.*}", c.decimals),
+                    })
+                })
+                .collect::<String>(),
             phase_cell,
             escape(&warnings(r))
         );

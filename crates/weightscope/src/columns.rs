@@ -1,0 +1,541 @@
+//! The column registry: every per-layer output column defined once — its name
+//! (weightwatcher's where it has one), the analysis that fills it, how to read it from a
+//! [`LayerResult`], how the terminal table shows it, and its meaning with the paper's equation.
+//!
+//! Every writer reads this list: the terminal table, CSV, the HTML report, `track`, the plots'
+//! metric choices, the Python DataFrame and the README's columns table (checked by a test).
+//! Adding a column is its computation plus one entry in [`COLUMNS`]. The JSON is the serde
+//! form of [`LayerResult`], whose field names are these names (a test checks that too).
+
+use crate::result::LayerResult;
+
+/// Which analysis fills a column: the default columns, or the option that adds a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Group {
+    /// Always computed (weightwatcher's default `details` columns, then weightscope's own).
+    Details,
+    /// `--tail-fits`: the power law's alternatives (paper Table 5).
+    TailFits,
+    /// `--fix-fingers`: finite-size finger corrections.
+    Fingers,
+    /// `--detx`: weightwatcher's detX tail.
+    DetX,
+    /// `--bootstrap B`: goodness-of-fit p-value.
+    Bootstrap,
+    /// `--mp-fit`: the Marchenko–Pastur bulk (Eqns. 8–9, 11).
+    MpFit,
+    /// `--randomize`: the element-shuffled baseline.
+    Randomize,
+    /// `--vectors`: eigenvector localization (§3.3).
+    Vectors,
+    /// `--phase`: the 5+1 phases (§5, Table 7).
+    Phase,
+}
+
+impl Group {
+    /// Every group, in the order their columns appear in CSV files.
+    pub const ALL: [Group; 9] = [
+        Group::Details,
+        Group::TailFits,
+        Group::Fingers,
+        Group::DetX,
+        Group::Bootstrap,
+        Group::MpFit,
+        Group::Randomize,
+        Group::Vectors,
+        Group::Phase,
+    ];
+
+    /// The command-line option that adds the group ("" for the default columns).
+    pub fn option(&self) -> &'static str {
+        match self {
+            Group::Details => "",
+            Group::TailFits => "--tail-fits",
+            Group::Fingers => "--fix-fingers",
+            Group::DetX => "--detx",
+            Group::Bootstrap => "--bootstrap",
+            Group::MpFit => "--mp-fit",
+            Group::Randomize => "--randomize",
+            Group::Vectors => "--vectors",
+            Group::Phase => "--phase",
+        }
+    }
+
+    /// Whether a row carries the group's values.
+    pub fn present(&self, r: &LayerResult) -> bool {
+        match self {
+            Group::Details => true,
+            Group::TailFits => r.tail.is_some(),
+            Group::Fingers => r.fingers.is_some(),
+            Group::DetX => r.detx.is_some(),
+            Group::Bootstrap => r.pl_pvalue.is_some(),
+            Group::MpFit => r.mp.is_some(),
+            Group::Randomize => r.randomization.is_some(),
+            Group::Vectors => r.vectors.is_some(),
+            Group::Phase => r.phase.is_some(),
+        }
+    }
+
+    /// The columns of the group, in order.
+    pub fn columns(self) -> impl Iterator<Item = &'static Column> {
+        COLUMNS.iter().filter(move |c| c.group == self)
+    }
+}
+
+/// One cell.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value<'a> {
+    Int(Option<usize>),
+    Float(Option<f64>),
+    Text(&'a str),
+}
+
+impl Value<'_> {
+    /// The CSV form: the shortest decimal that reads back to the same f64 (so files are
+    /// deterministic and exact), empty when missing; `inf`, `-inf` and `NaN` kept.
+    pub fn to_csv(&self) -> String {
+        match *self {
+            Value::Int(v) => v.map(|x| x.to_string()).unwrap_or_default(),
+            Value::Float(v) => v.map(|x| x.to_string()).unwrap_or_default(),
+            Value::Text(s) => s.to_string(),
+        }
+    }
+
+    /// The terminal form: floats to `decimals` places, `-` when missing.
+    pub fn to_table(&self, decimals: usize) -> String {
+        match *self {
+            Value::Int(None) | Value::Float(None) => "-".into(),
+            Value::Float(Some(x)) if x.is_finite() => format!("{x:.decimals$}"),
+            Value::Text("") => "-".into(),
+            v => v.to_csv(),
+        }
+    }
+
+    /// The value as a float, if it is a number.
+    pub fn as_f64(&self) -> Option<f64> {
+        match *self {
+            Value::Int(v) => v.map(|x| x as f64),
+            Value::Float(v) => v,
+            Value::Text(_) => None,
+        }
+    }
+}
+
+/// The kind of a column's values (for typed outputs such as a DataFrame).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Int,
+    Float,
+    Text,
+}
+
+/// One output column.
+#[derive(Debug)]
+pub struct Column {
+    /// The name in CSV, JSON and DataFrames (weightwatcher's where it has one).
+    pub name: &'static str,
+    /// The analysis that fills it.
+    pub group: Group,
+    pub kind: Kind,
+    /// The header of the terminal table, where it differs from the name.
+    pub short: &'static str,
+    /// Decimals of the terminal table.
+    pub decimals: usize,
+    /// One line: what it is, with the paper's equation or section.
+    pub meaning: &'static str,
+    /// Read the value from a row.
+    pub get: for<'a> fn(&'a LayerResult) -> Value<'a>,
+}
+
+impl Column {
+    /// The value of this column in a row.
+    pub fn value<'a>(&self, r: &'a LayerResult) -> Value<'a> {
+        (self.get)(r)
+    }
+
+    /// The terminal table's header.
+    pub fn header(&self) -> &'static str {
+        if self.short.is_empty() {
+            self.name
+        } else {
+            self.short
+        }
+    }
+}
+
+/// The column named `name`.
+pub fn column(name: &str) -> Option<&'static Column> {
+    COLUMNS.iter().find(|c| c.name == name)
+}
+
+/// The column named `name`, for writers that name their columns in code (a typo is a bug,
+/// caught by every test that writes that output).
+pub fn col(name: &str) -> &'static Column {
+    column(name).unwrap_or_else(|| panic!("no column named {name} in the registry"))
+}
+
+/// The columns of a details table for these rows: the default columns, then each optional
+/// group that any row has — so a file's columns depend on the options, never on the schedule.
+pub fn details_columns(rows: &[LayerResult]) -> Vec<&'static Column> {
+    Group::ALL
+        .iter()
+        .filter(|g| **g == Group::Details || rows.iter().any(|r| g.present(r)))
+        .flat_map(|g| g.columns())
+        .collect()
+}
+
+/// The README's table of columns, generated from the registry (a test keeps the README in
+/// step).
+pub fn markdown_table() -> String {
+    let mut s = String::from("| column | added by | meaning |\n|---|---|---|\n");
+    for c in COLUMNS {
+        let by = match c.group.option() {
+            "" => "default".to_string(),
+            o => format!("`{o}`"),
+        };
+        s.push_str(&format!("| `{}` | {by} | {} |\n", c.name, c.meaning));
+    }
+    s
+}
+
+macro_rules! columns {
+    ($( $name:literal, $group:ident, $kind:ident, $short:literal, $dec:literal, $meaning:literal, $get:expr; )*) => {
+        /// Every per-layer column, in CSV order (weightwatcher's first).
+        pub static COLUMNS: &[Column] = &[
+            $( Column {
+                name: $name,
+                group: Group::$group,
+                kind: Kind::$kind,
+                short: $short,
+                decimals: $dec,
+                meaning: $meaning,
+                get: $get,
+            }, )*
+        ];
+    };
+}
+
+use Value::{Float, Int, Text};
+
+columns! {
+    "layer_id", Details, Int, "id", 0,
+        "index of the tensor in the checkpoint",
+        |r| Int(Some(r.layer_id));
+    "name", Details, Text, "", 0,
+        "tensor name without `.weight`",
+        |r| Text(&r.name);
+    "longname", Details, Text, "", 0,
+        "full tensor name",
+        |r| Text(&r.longname);
+    "layer_type", Details, Text, "type", 0,
+        "`dense`, `conv1d`, `conv2d`, `embedding`, …",
+        |r| Text(&r.layer_type);
+    "slice_id", Details, Int, "", 0,
+        "which slice of the tensor the row is: a conv map (`--conv-maps`, i·kw + j), an expert, or Q/K/V of a fused projection",
+        |r| Int(r.slice_id);
+    "N", Details, Int, "", 0,
+        "larger matrix dimension",
+        |r| Int(Some(r.n));
+    "M", Details, Int, "", 0,
+        "smaller matrix dimension",
+        |r| Int(Some(r.m));
+    "Q", Details, Float, "", 3,
+        "aspect ratio Q = N/M (Eqn. 8)",
+        |r| Float(Some(r.q));
+    "rf", Details, Int, "", 0,
+        "receptive field: maps pooled into the ESD (kh·kw for Conv2D, else 1)",
+        |r| Int(Some(r.rf));
+    "num_evals", Details, Int, "evals", 0,
+        "eigenvalues in the ESD, M·rf (zeros included)",
+        |r| Int(r.num_evals);
+    "sv_max", Details, Float, "", 4,
+        "largest singular value of W",
+        |r| Float(r.sv_max);
+    "sv_min", Details, Float, "", 4,
+        "smallest singular value (the true minimum over maps; weightwatcher reports the largest per-map minimum)",
+        |r| Float(r.sv_min);
+    "rank_loss", Details, Int, "", 0,
+        "Σ over maps of M − hard rank (numpy's tolerance σ > σmax·N·ε)",
+        |r| Int(r.rank_loss);
+    "weak_rank_loss", Details, Int, "", 0,
+        "#λ below `tolerance` (1e-6)",
+        |r| Int(r.weak_rank_loss);
+    "lambda_max", Details, Float, "λmax", 3,
+        "λmax = ‖W‖₂², the largest eigenvalue of X = WᵀW",
+        |r| Float(r.lambda_max);
+    "alpha", Details, Float, "", 3,
+        "power-law exponent of the ESD tail, ρ(λ) ~ λ^−α (§3.2, Table 3; Clauset–Shalizi–Newman fit)",
+        |r| Float(r.alpha);
+    "xmin", Details, Float, "", 4,
+        "start of the fitted tail (KS-chosen)",
+        |r| Float(r.xmin);
+    "xmax", Details, Float, "", 4,
+        "end of the fitted tail (λmax, or below it with `--xmax`)",
+        |r| Float(r.xmax);
+    "D", Details, Float, "", 3,
+        "Kolmogorov–Smirnov distance of the power-law fit",
+        |r| Float(r.d);
+    "sigma", Details, Float, "", 3,
+        "standard error of α, (α−1)/√n",
+        |r| Float(r.sigma);
+    "num_pl_spikes", Details, Int, "spikes", 0,
+        "eigenvalues in the tail, #λ ≥ xmin",
+        |r| Int(r.num_pl_spikes);
+    "status", Details, Text, "", 0,
+        "`success`; `failed` (ESD computed, no power law fits: α columns empty, never averaged, never called over-trained); `error` (unreadable, NaN/Inf, all zeros: see `message`)",
+        |r| Text(r.status.as_str());
+    "warning", Details, Text, "", 0,
+        "`over-trained` if α < 2, `under-trained` if α > 6 (weightwatcher's thresholds, §5.5)",
+        |r| Text(r.warning.as_str());
+    "norm", Details, Float, "", 3,
+        "Frobenius norm squared Σλ = ‖W‖_F²",
+        |r| Float(r.norm);
+    "log_norm", Details, Float, "", 3,
+        "log10 ‖W‖_F²",
+        |r| Float(r.log_norm);
+    "spectral_norm", Details, Float, "", 3,
+        "λmax = ‖W‖₂²",
+        |r| Float(r.spectral_norm);
+    "log_spectral_norm", Details, Float, "", 3,
+        "log10 λmax",
+        |r| Float(r.log_spectral_norm);
+    "alpha_weighted", Details, Float, "alpha_w", 3,
+        "α̂ = α·log10 λmax, whose mean over layers is the model quality metric",
+        |r| Float(r.alpha_weighted);
+    "log_alpha_norm", Details, Float, "", 3,
+        "log10 Σλ^α (Schatten α-norm), over all eigenvalues",
+        |r| Float(r.log_alpha_norm);
+    "stable_rank", Details, Float, "stable_rk", 2,
+        "Σλ/λmax = ‖W‖_F²/‖W‖₂² (Eqn. 7)",
+        |r| Float(r.stable_rank);
+    "matrix_rank", Details, Int, "", 0,
+        "hard rank R(W): #σ > σmax·N·ε (Eqn. 5)",
+        |r| Int(r.matrix_rank);
+    "entropy", Details, Float, "", 3,
+        "matrix entropy S(W) = −Σ pᵢ ln pᵢ / ln R(W), pᵢ = λᵢ/Σλ (Eqn. 6; 1 for a random matrix)",
+        |r| Float(r.entropy);
+    "zero_mass", Details, Float, "", 3,
+        "share of eigenvalues below 1e-10·λmax: Rank-collapse evidence (§5.6)",
+        |r| Float(r.zero_mass);
+    "alpha_hill", Details, Float, "", 3,
+        "Hill estimator of the tail index over the fitted tail",
+        |r| Float(r.alpha_hill);
+    "alpha_xmax", Details, Float, "", 3,
+        "α with the pdf normalised on [xmin, xmax] (weightwatcher issue #103)",
+        |r| Float(r.alpha_xmax);
+    "mu", Details, Float, "", 3,
+        "tail exponent μ of the entries implied by α (§3.2, Eqn. 10; empty in the weak class)",
+        |r| Float(r.mu);
+    "universality", Details, Text, "", 0,
+        "universality class from α: `very-heavy` (μ < 2), `fat` (2 < μ < 4), `weak` (μ > 4) (Table 3)",
+        |r| Text(r.universality.map_or("", |u| u.as_str()));
+    "dtype", Details, Text, "", 0,
+        "stored element type",
+        |r| Text(&r.dtype);
+    "message", Details, Text, "", 0,
+        "why the status is not success (names the file and the tensor)",
+        |r| Text(&r.message);
+
+    "best_fit", TailFits, Text, "", 0,
+        "the tail's best law by weightwatcher's rule: PL, TPL, EXP, LOG_N, S_EXP (Table 5)",
+        |r| Text(r.tail.as_ref().map_or("", |t| t.best_fit.as_str()));
+    "tpl_alpha", TailFits, Float, "", 3,
+        "truncated power law λ^−α e^(−λ/λc): α",
+        |r| Float(r.tail.as_ref().map(|t| t.tpl_alpha));
+    "tpl_lambda", TailFits, Float, "", 4,
+        "truncated power law: the cut-off rate 1/λc",
+        |r| Float(r.tail.as_ref().map(|t| t.tpl_lambda));
+    "exp_lambda", TailFits, Float, "", 4,
+        "exponential e^(−λx): rate",
+        |r| Float(r.tail.as_ref().map(|t| t.exp_lambda));
+    "logn_mu", TailFits, Float, "", 4,
+        "lognormal: μ of ln λ",
+        |r| Float(r.tail.as_ref().and_then(|t| t.logn_mu));
+    "logn_sigma", TailFits, Float, "", 4,
+        "lognormal: σ of ln λ",
+        |r| Float(r.tail.as_ref().and_then(|t| t.logn_sigma));
+    "sexp_lambda", TailFits, Float, "", 4,
+        "stretched exponential e^(−(λx)^β): rate",
+        |r| Float(r.tail.as_ref().and_then(|t| t.sexp_lambda));
+    "sexp_beta", TailFits, Float, "", 4,
+        "stretched exponential: β",
+        |r| Float(r.tail.as_ref().and_then(|t| t.sexp_beta));
+    "R_tpl", TailFits, Float, "", 3,
+        "log-likelihood ratio power law vs truncated power law (R > 0 favours the power law)",
+        |r| Float(r.tail.as_ref().map(|t| t.r_tpl));
+    "p_tpl", TailFits, Float, "", 3,
+        "p-value of R_tpl (nested: χ² test)",
+        |r| Float(r.tail.as_ref().map(|t| t.p_tpl));
+    "R_exp", TailFits, Float, "", 3,
+        "log-likelihood ratio power law vs exponential",
+        |r| Float(r.tail.as_ref().map(|t| t.r_exp));
+    "p_exp", TailFits, Float, "", 3,
+        "Vuong p-value of R_exp",
+        |r| Float(r.tail.as_ref().map(|t| t.p_exp));
+    "R_logn", TailFits, Float, "", 3,
+        "log-likelihood ratio power law vs lognormal",
+        |r| Float(r.tail.as_ref().map(|t| t.r_logn));
+    "p_logn", TailFits, Float, "", 3,
+        "Vuong p-value of R_logn",
+        |r| Float(r.tail.as_ref().map(|t| t.p_logn));
+    "R_sexp", TailFits, Float, "", 3,
+        "log-likelihood ratio power law vs stretched exponential",
+        |r| Float(r.tail.as_ref().map(|t| t.r_sexp));
+    "p_sexp", TailFits, Float, "", 3,
+        "Vuong p-value of R_sexp",
+        |r| Float(r.tail.as_ref().map(|t| t.p_sexp));
+
+    "num_fingers", Fingers, Int, "", 0,
+        "top eigenvalues removed by clip-xmax (0 for xmin-peak)",
+        |r| Int(r.fingers.map(|f| f.num_fingers));
+    "raw_alpha", Fingers, Float, "", 3,
+        "α before the finger correction",
+        |r| Float(r.fingers.map(|f| f.raw_alpha));
+    "xmin_peak", Fingers, Float, "", 4,
+        "the log-ESD peak near which xmin was searched (xmin-peak)",
+        |r| Float(r.fingers.and_then(|f| f.xmin_peak));
+
+    "detX_num", DetX, Int, "", 0,
+        "eigenvalues in weightwatcher's detX tail (product of mean-one eigenvalues reaches 1)",
+        |r| Int(r.detx.map(|d| d.detx_num));
+    "detX_val", DetX, Float, "", 4,
+        "smallest eigenvalue of the detX tail, original scale (weightwatcher swaps the two names)",
+        |r| Float(r.detx.map(|d| d.detx_val));
+    "detX_val_rescaled", DetX, Float, "", 4,
+        "the same on the mean-one scale",
+        |r| Float(r.detx.map(|d| d.detx_val_rescaled));
+
+    "pl_pvalue", Bootstrap, Float, "", 3,
+        "goodness-of-fit p-value of the power law from B bootstrap samples (Clauset–Shalizi–Newman §4.1; p ≤ 0.1 rules it out)",
+        |r| Float(r.pl_pvalue);
+
+    "num_spikes", MpFit, Int, "mp_spikes", 0,
+        "eigenvalues beyond the MP edge λ⁺ + ΔλM (§3.1, Eqn. 9)",
+        |r| Int(r.mp.map(|m| m.num_spikes));
+    "sigma_mp", MpFit, Float, "", 4,
+        "σ of the fitted MP bulk on mean-one eigenvalues (≈ 1 for a random matrix; Eqn. 8)",
+        |r| Float(r.mp.map(|m| m.sigma_mp));
+    "mp_softrank", MpFit, Float, "mp_soft", 3,
+        "MP soft rank λ⁺/λmax (Eqn. 11); 0 when no MP bulk fits",
+        |r| Float(r.mp.map(|m| m.mp_softrank));
+    "W_scale", MpFit, Float, "", 4,
+        "1/√(mean eigenvalue): the scale that makes the ESD mean one",
+        |r| Float(r.mp.map(|m| 1.0 / m.scale.sqrt()));
+    "bulk_max", MpFit, Float, "", 4,
+        "λ⁺, the upper edge of the fitted bulk (Eqn. 9)",
+        |r| Float(r.mp.map(|m| m.bulk_max));
+    "bulk_min", MpFit, Float, "", 4,
+        "λ⁻, the lower edge of the fitted bulk (Eqn. 9)",
+        |r| Float(r.mp.map(|m| m.bulk_min));
+    "num_bleeding_out", MpFit, Int, "", 0,
+        "spikes in the band just above λ⁺ (up to λ⁺ + max(4ΔλM, 0.25λ⁺)): Bleeding-out (§5.2)",
+        |r| Int(r.mp.map(|m| m.num_bleeding_out));
+    "bulk_ks", MpFit, Float, "", 3,
+        "KS distance of the bulk from the fitted MP law (the fit's quality)",
+        |r| Float(r.mp.map(|m| m.bulk_ks));
+    "tw_margin", MpFit, Float, "", 4,
+        "finite-size margin ΔλM = Q^(−1/2)(λ⁺)^(2/3)M^(−2/3) (§3.1)",
+        |r| Float(r.mp.map(|m| m.tw_margin));
+
+    "max_rand_eval", Randomize, Float, "", 3,
+        "largest eigenvalue of the element-shuffled W (over all shuffles)",
+        |r| Float(r.randomization.map(|x| x.max_rand_eval));
+    "rand_distance", Randomize, Float, "", 4,
+        "weightwatcher's Jensen–Shannon distance between the sorted eigenvalue vectors of W and shuffled W",
+        |r| Float(r.randomization.map(|x| x.rand_distance));
+    "rand_esd_distance", Randomize, Float, "", 4,
+        "Jensen–Shannon distance between the two densities (histograms of log10 λ, 100 shared bins)",
+        |r| Float(r.randomization.map(|x| x.rand_esd_distance));
+    "ww_softrank", Randomize, Float, "", 4,
+        "max shuffled λ / λmax (first shuffle)",
+        |r| Float(r.randomization.map(|x| x.ww_softrank));
+    "ww_maxdist", Randomize, Float, "", 4,
+        "λmax − max shuffled λ (first shuffle)",
+        |r| Float(r.randomization.map(|x| x.ww_maxdist));
+    "rand_num_spikes", Randomize, Int, "", 0,
+        "spikes of the shuffled ESD above its own MP edge: correlation traps",
+        |r| Int(r.randomization.map(|x| x.rand_num_spikes));
+    "rand_sigma_mp", Randomize, Float, "", 4,
+        "σ of the MP fit of the shuffled ESD (σ_shuf of §6.3)",
+        |r| Float(r.randomization.map(|x| x.rand_sigma_mp));
+    "rand_mp_softrank", Randomize, Float, "", 3,
+        "MP soft rank of the shuffled ESD (Eqn. 11)",
+        |r| Float(r.randomization.map(|x| x.rand_mp_softrank));
+    "rand_bulk_max", Randomize, Float, "", 4,
+        "λ⁺ of the shuffled ESD's MP fit",
+        |r| Float(r.randomization.map(|x| x.rand_bulk_max));
+
+    "bulk_mean_vec_entropy", Vectors, Float, "", 4,
+        "mean vector entropy of the bulk eigenvectors (§3.3)",
+        |r| Float(r.vectors.map(|v| v.bulk_mean_vec_entropy));
+    "bulk_var_vec_entropy", Vectors, Float, "", 4,
+        "variance of the bulk eigenvectors' vector entropy",
+        |r| Float(r.vectors.map(|v| v.bulk_var_vec_entropy));
+    "bulk_mean_loc_ratio", Vectors, Float, "", 4,
+        "mean localization ratio ‖v‖₁/‖v‖∞ of the bulk eigenvectors (§3.3)",
+        |r| Float(r.vectors.map(|v| v.bulk_mean_loc_ratio));
+    "bulk_var_loc_ratio", Vectors, Float, "", 4,
+        "variance of the bulk localization ratio",
+        |r| Float(r.vectors.map(|v| v.bulk_var_loc_ratio));
+    "bulk_mean_part_ratio", Vectors, Float, "", 4,
+        "mean participation ratio ‖v‖₂/‖v‖₄ of the bulk eigenvectors (§3.3)",
+        |r| Float(r.vectors.map(|v| v.bulk_mean_part_ratio));
+    "bulk_var_part_ratio", Vectors, Float, "", 4,
+        "variance of the bulk participation ratio",
+        |r| Float(r.vectors.map(|v| v.bulk_var_part_ratio));
+    "tail_mean_vec_entropy", Vectors, Float, "", 4,
+        "mean vector entropy of the tail (top `num_pl_spikes`) eigenvectors",
+        |r| Float(r.vectors.map(|v| v.tail_mean_vec_entropy));
+    "tail_var_vec_entropy", Vectors, Float, "", 4,
+        "variance of the tail eigenvectors' vector entropy",
+        |r| Float(r.vectors.map(|v| v.tail_var_vec_entropy));
+    "tail_mean_loc_ratio", Vectors, Float, "", 4,
+        "mean localization ratio of the tail eigenvectors",
+        |r| Float(r.vectors.map(|v| v.tail_mean_loc_ratio));
+    "tail_var_loc_ratio", Vectors, Float, "", 4,
+        "variance of the tail localization ratio",
+        |r| Float(r.vectors.map(|v| v.tail_var_loc_ratio));
+    "tail_mean_part_ratio", Vectors, Float, "", 4,
+        "mean participation ratio of the tail eigenvectors",
+        |r| Float(r.vectors.map(|v| v.tail_mean_part_ratio));
+    "tail_var_part_ratio", Vectors, Float, "", 4,
+        "variance of the tail participation ratio",
+        |r| Float(r.vectors.map(|v| v.tail_var_part_ratio));
+
+    "phase", Phase, Text, "", 0,
+        "Random-like, Bleeding-out, Bulk+Spikes, Bulk-decay, Heavy-Tailed or Rank-collapse (§5, Table 7)",
+        |r| Text(r.phase.as_ref().map_or("", |p| p.phase.as_str()));
+    "phase_reason", Phase, Text, "", 0,
+        "the evidence for the phase, in words",
+        |r| Text(r.phase.as_ref().map_or("", |p| p.reason.as_str()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_groups_contiguous() {
+        let mut names: Vec<&str> = COLUMNS.iter().map(|c| c.name).collect();
+        names.sort();
+        let n = names.len();
+        names.dedup();
+        assert_eq!(names.len(), n, "duplicate column names");
+        // CSV order is group order: each group's columns are one run, in Group::ALL order.
+        let groups: Vec<Group> = COLUMNS.iter().map(|c| c.group).collect();
+        let mut runs = groups.clone();
+        runs.dedup();
+        assert_eq!(runs, Group::ALL.to_vec());
+    }
+
+    #[test]
+    fn values_format_as_before() {
+        assert_eq!(Float(Some(0.1)).to_csv(), "0.1");
+        assert_eq!(Float(Some(f64::INFINITY)).to_csv(), "inf");
+        assert_eq!(Float(None).to_csv(), "");
+        assert_eq!(Int(Some(3)).to_csv(), "3");
+        assert_eq!(Float(Some(2.0 / 3.0)).to_table(3), "0.667");
+        assert_eq!(Float(None).to_table(3), "-");
+        assert_eq!(Float(Some(f64::NAN)).to_table(3), "NaN");
+    }
+}

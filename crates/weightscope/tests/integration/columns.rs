@@ -1,0 +1,82 @@
+//! The column registry is the one definition of every column: the JSON of a row uses its
+//! names, every group of optional columns is filled by its option, and the README's columns
+//! table is the registry's.
+
+use std::path::Path;
+use weightscope::columns::{details_columns, markdown_table, Group, COLUMNS};
+use weightscope::{analyze, Options};
+
+fn example_with_everything() -> weightscope::Report {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/mnist-cnn/model.safetensors");
+    let opts = Options {
+        mp_fit: true,
+        phase: true,
+        randomize: true,
+        vectors: true,
+        tail_fits: true,
+        detx: true,
+        bootstrap: 2,
+        fix_fingers: Some(weightscope::FixFingers::XminPeak),
+        ..Options::default()
+    };
+    analyze(&path, &opts).unwrap()
+}
+
+/// Every key of a serialised row, flattened one level (groups are nested objects).
+fn json_keys(v: &serde_json::Value, out: &mut Vec<String>) {
+    for (k, x) in v.as_object().unwrap() {
+        match x {
+            serde_json::Value::Object(_) if k != "evidence" => json_keys(x, out),
+            _ => out.push(k.clone()),
+        }
+    }
+}
+
+#[test]
+fn every_column_is_in_the_json_and_every_option_fills_its_group() {
+    let report = example_with_everything();
+    let row = &report.layers[1];
+    let mut keys = Vec::new();
+    json_keys(&serde_json::to_value(row).unwrap(), &mut keys);
+    // Columns computed from a stored field under another name (W_scale = 1/√scale, the
+    // phase's `reason`) are checked through their source field.
+    let source = |name: &str| match name {
+        "W_scale" => "scale",
+        "phase_reason" => "reason",
+        n => n,
+    };
+    for c in COLUMNS {
+        assert!(
+            keys.iter().any(|k| k == source(c.name)),
+            "column {} is not a JSON key of a row: {keys:?}",
+            c.name
+        );
+    }
+    for g in Group::ALL {
+        assert!(g.present(row), "{g:?} missing with every option on");
+    }
+    let names: Vec<&str> = details_columns(&report.layers).iter().map(|c| c.name).collect();
+    assert_eq!(names.len(), COLUMNS.len());
+    assert_eq!(
+        details_columns(&analyze_default().layers).len(),
+        Group::Details.columns().count()
+    );
+}
+
+fn analyze_default() -> weightscope::Report {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/mnist-cnn/model.safetensors");
+    analyze(&path, &Options::default()).unwrap()
+}
+
+#[test]
+fn the_readme_columns_table_is_the_registrys() {
+    let readme = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"),
+    )
+    .unwrap();
+    let table = markdown_table();
+    assert!(
+        readme.contains(&table),
+        "README.md's columns table is out of date; replace it with:\n\n{table}"
+    );
+}

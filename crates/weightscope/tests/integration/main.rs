@@ -1,0 +1,13 @@
+//! The library's integration tests, one harness (one test binary to link) with a module per
+//! subject.
+
+mod bad_input;
+mod columns;
+mod common;
+mod diagnosis;
+mod ensemble;
+mod formats_agree;
+mod lora;
+mod oracle;
+mod streaming;
+mod tail_fits;
