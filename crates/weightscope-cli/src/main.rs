@@ -8,13 +8,13 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Mutex;
-use weightscope::{analyze_source, FixFingers, Hooks, LayerResult, Status};
 use weightscope::fit::{MpMethod, PlMethod};
 use weightscope::layers::LayerOptions;
-use weightscope_report::plots::{self, ImageFormat};
 use weightscope::spectrum::{Precision, Solver};
+use weightscope::{analyze_source, FixFingers, Hooks, LayerResult, Status};
 use weightscope::{formats, LayerFilter, Options};
 use weightscope_report as report;
+use weightscope_report::plots::{self, ImageFormat};
 
 /// Diagnose trained neural networks from their weights alone, with random matrix theory.
 ///

@@ -130,7 +130,12 @@ fn analyze(tag: &str, args: &[&str]) {
     let (csv, json) = (dir.join("d.csv"), dir.join("d.json"));
     let mut all = vec!["analyze"];
     all.extend(args);
-    all.extend(["--csv", csv.to_str().unwrap(), "--json", json.to_str().unwrap()]);
+    all.extend([
+        "--csv",
+        csv.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
     let stdout = run(&all);
     check(&format!("{tag}.txt"), &stdout);
     check(&format!("{tag}.csv"), &std::fs::read(&csv).unwrap());
@@ -192,10 +197,24 @@ fn fixture_lora() {
 fn track_compare_rank_describe() {
     let dir = tmpdir("series");
     let out = |f: &str| dir.join(f).to_str().unwrap().to_string();
-    let stdout = run(&["track", EXAMPLE, EXAMPLE, "--phase", "-o", &out("track.csv")]);
+    let stdout = run(&[
+        "track",
+        EXAMPLE,
+        EXAMPLE,
+        "--phase",
+        "-o",
+        &out("track.csv"),
+    ]);
     check("track.txt", &stdout);
     check("track.csv", &std::fs::read(out("track.csv")).unwrap());
-    let stdout = run(&["track", "--ensemble", EXAMPLE, EXAMPLE, "-o", &out("ens.csv")]);
+    let stdout = run(&[
+        "track",
+        "--ensemble",
+        EXAMPLE,
+        EXAMPLE,
+        "-o",
+        &out("ens.csv"),
+    ]);
     check("ensemble.txt", &stdout);
     check("ensemble.csv", &std::fs::read(out("ens.csv")).unwrap());
     let lora = "tests/fixtures/lora/adapter_model.safetensors";
@@ -207,6 +226,9 @@ fn track_compare_rank_describe() {
     check("rank.csv", &std::fs::read(out("rank.csv")).unwrap());
     let stdout = run(&["describe", EXAMPLE, "--json", &out("describe.json")]);
     check("describe.txt", &stdout);
-    check("describe.json", &std::fs::read(out("describe.json")).unwrap());
+    check(
+        "describe.json",
+        &std::fs::read(out("describe.json")).unwrap(),
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -12,11 +12,11 @@
 
 use crate::plots::{self, ImageFormat, LayerPlot, ModelPlot};
 use crate::Result;
+use rayon::prelude::*;
+use std::fmt::Write;
 use weightscope::columns::col;
 use weightscope::diagnose::warning::Warning;
 use weightscope::{LayerResult, Report, Status};
-use rayon::prelude::*;
-use std::fmt::Write;
 
 /// Above this many bytes of layer plots, they are stored compressed.
 pub const RAW_PLOTS_LIMIT: usize = 8 << 20;

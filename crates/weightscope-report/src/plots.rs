@@ -19,15 +19,15 @@
 //! with a note, never an error.
 
 use crate::{Error, Result};
+use rayon::prelude::*;
+use std::path::{Path, PathBuf};
+use weightscope::columns::col;
 use weightscope::diagnose::metrics::EVALS_THRESH;
 use weightscope::diagnose::phase::Phase;
 use weightscope::diagnose::warning::{Warning, ALPHA_OVER_TRAINED, ALPHA_UNDER_TRAINED};
 use weightscope::fit::marchenko_pastur::{mp_density, MpMethod};
 use weightscope::fit::scan_xmin;
-use weightscope::columns::col;
 use weightscope::{LayerResult, Report, Status};
-use rayon::prelude::*;
-use std::path::{Path, PathBuf};
 
 /// Width and height of every plot, in pixels.
 pub const WIDTH: u32 = 800;

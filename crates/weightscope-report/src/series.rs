@@ -1,11 +1,11 @@
 //! CSV for `track`, `ensemble`, `compare` and `rank`.
 
 use crate::{Error, Result};
+use std::path::PathBuf;
 use weightscope::columns::col;
 use weightscope::compare::{pearson, spearman, CompareRow, Ensemble};
 use weightscope::summary::{SummaryMetric, SUMMARY_METRICS};
 use weightscope::{LayerResult, Report};
-use std::path::PathBuf;
 
 fn num(v: Option<f64>) -> String {
     v.map(|x| x.to_string()).unwrap_or_default()
@@ -18,8 +18,7 @@ fn write(header: &[&str], rows: Vec<Vec<String>>) -> Result<Vec<u8>> {
     for r in rows {
         w.write_record(&r).map_err(err)?;
     }
-    w.into_inner()
-        .map_err(|e| Error::encode("CSV", e))
+    w.into_inner().map_err(|e| Error::encode("CSV", e))
 }
 
 /// The registry columns of `track`, after the checkpoint and its step.

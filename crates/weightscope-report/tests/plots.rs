@@ -3,17 +3,17 @@
 //! all equal, zeros, failed fit, no spectrum).
 
 use weightscope::analyze::analyze_layer;
-use weightscope::summary::summarize;
-use weightscope::{LayerResult, Report, Status};
+use weightscope::diagnose::phase::Phase;
+use weightscope::diagnose::warning::Warning;
 use weightscope::layers::{LayerKind, LayerPlan};
+use weightscope::summary::summarize;
+use weightscope::synth::synth_matrix;
+use weightscope::Options;
+use weightscope::{LayerResult, Report, Status};
 use weightscope_report::html::report_html;
 use weightscope_report::plots::{
     self, fmt_sig, layer_figure, model_figure, render, ImageFormat, LayerPlot, ModelPlot, Series,
 };
-use weightscope::diagnose::phase::Phase;
-use weightscope::synth::synth_matrix;
-use weightscope::diagnose::warning::Warning;
-use weightscope::Options;
 
 fn plan(id: usize, name: &str, n: usize, m: usize) -> LayerPlan {
     LayerPlan {

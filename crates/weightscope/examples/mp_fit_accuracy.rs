@@ -2,10 +2,10 @@
 //! matrices with a known answer (Gaussian + k spikes above the BBP threshold). Printed as a
 //! table; run by `bench/run.sh`. `cargo run --release -p weightscope --example mp_fit_accuracy`
 
-use weightscope::fit::marchenko_pastur::{fit_marchenko_pastur, MpMethod};
-use weightscope::spectrum::{gram_eigenvalues, Precision, Solver};
 use weightscope::diagnose::phase::Phase;
 use weightscope::diagnose::randomization::rng;
+use weightscope::fit::marchenko_pastur::{fit_marchenko_pastur, MpMethod};
+use weightscope::spectrum::{gram_eigenvalues, Precision, Solver};
 use weightscope::synth::synth_matrix;
 
 fn main() {

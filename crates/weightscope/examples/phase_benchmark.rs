@@ -2,10 +2,10 @@
 //! matrix. `cargo run --release -p weightscope --example phase_benchmark [-- COUNT]`
 //! (default 600 matrices: 100 per phase, shapes varied). Results are in docs/phases.md.
 
+use weightscope::diagnose::phase::Phase;
 use weightscope::diagnose::phase::{classify, evidence};
 use weightscope::fit::marchenko_pastur::{fit_marchenko_pastur, MpMethod};
 use weightscope::spectrum::{gram_eigenvalues, Precision, Solver};
-use weightscope::diagnose::phase::Phase;
 use weightscope::synth::synth_matrix;
 
 fn main() {

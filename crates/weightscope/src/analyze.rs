@@ -16,8 +16,6 @@ use crate::summary::summarize;
 use crate::{Error, Result};
 use faer::Mat;
 use rayon::prelude::*;
-use regex::Regex;
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
 

@@ -5,13 +5,13 @@
 
 use crate::analyze::{analyze_layer, analyze_source, plan, read_layer, Hooks};
 use crate::diagnose::diagnose_esd;
+use crate::diagnose::randomization::esd_distance;
+use crate::formats;
+use crate::layers::lora;
+use crate::layers::{plan_layers, LayerPlan};
 use crate::options::Options;
 use crate::result::{LayerResult, Report};
 use crate::summary::summarize;
-use crate::diagnose::randomization::esd_distance;
-use crate::formats;
-use crate::layers::{plan_layers, LayerPlan};
-use crate::layers::lora;
 use crate::{Error, Result};
 use serde::Serialize;
 use std::collections::HashMap;

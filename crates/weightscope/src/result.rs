@@ -247,4 +247,3 @@ pub struct Description {
     pub files: Vec<String>,
     pub layers: Vec<LayerPlan>,
 }
-

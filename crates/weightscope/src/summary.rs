@@ -138,4 +138,3 @@ pub fn summarize(layers: &[LayerResult], skipped: usize) -> Summary {
         ),
     }
 }
-

@@ -10,10 +10,10 @@ use super::warning::Warning;
 use crate::fit::alternatives::compare_alternatives;
 use crate::fit::detx::detx;
 use crate::fit::fingers::{clip_xmax, xmin_peak, ClipXmaxOptions};
+use crate::fit::fit_power_law;
 use crate::fit::marchenko_pastur::fit_marchenko_pastur;
 use crate::fit::truncated::{alpha_hill_for_fit, alpha_xmax, bootstrap_pvalue};
 use crate::fit::universality::universality;
-use crate::fit::fit_power_law;
 use crate::layers::LayerPlan;
 use crate::options::{FixFingers, Options};
 use crate::result::{FingersResult, LayerResult, PhaseResult, Status};
@@ -181,4 +181,3 @@ pub fn diagnose_esd(
     }
     r
 }
-

@@ -191,3 +191,17 @@ pub fn classify(e: &PhaseEvidence) -> (Phase, String) {
         ),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phase_names_round_trip() {
+        for p in Phase::ALL {
+            assert_eq!(Phase::parse(p.as_str()), Some(p));
+        }
+        assert_eq!(Phase::parse("bulk_spikes"), Some(Phase::BulkSpikes));
+        assert_eq!(Phase::parse("nope"), None);
+    }
+}

@@ -5,10 +5,10 @@
 
 use crate::fit::marchenko_pastur::{fit_marchenko_pastur, MpMethod};
 use crate::spectrum::{self, Precision, Solver};
+use faer::Mat;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use faer::Mat;
 use serde::{Deserialize, Serialize};
 
 /// A seeded generator (ChaCha8: the same stream on every platform and thread count).
@@ -173,6 +173,25 @@ pub fn randomization_columns(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::diagnose::phase::Phase;
+    use crate::synth::synth_matrix;
+
+    #[test]
+    fn shuffling_keeps_the_multiset_of_elements() {
+        let mut w = synth_matrix(Phase::BulkSpikes, 20, 10, 1);
+        let mut before: Vec<f64> = w
+            .col_iter()
+            .flat_map(|c| c.iter().copied().collect::<Vec<_>>())
+            .collect();
+        shuffle_elements(&mut w, &mut rng(3));
+        let mut after: Vec<f64> = w
+            .col_iter()
+            .flat_map(|c| c.iter().copied().collect::<Vec<_>>())
+            .collect();
+        before.sort_by(f64::total_cmp);
+        after.sort_by(f64::total_cmp);
+        assert_eq!(before, after);
+    }
 
     #[test]
     fn js_distance_hand_computed() {

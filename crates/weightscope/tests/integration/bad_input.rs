@@ -49,7 +49,10 @@ fn a_text_file_named_safetensors_is_a_format_error() {
         b"this is not a checkpoint at all, just text",
     );
     let e = analyze(&p, &Options::default()).unwrap_err();
-    assert!(matches!(e, Error::Read(formats::Error::Format { .. })), "{e}");
+    assert!(
+        matches!(e, Error::Read(formats::Error::Format { .. })),
+        "{e}"
+    );
     assert!(e.to_string().contains("text.safetensors"));
 }
 

@@ -7,8 +7,9 @@ use weightscope::columns::{details_columns, markdown_table, Group, COLUMNS};
 use weightscope::{analyze, Options};
 
 fn example_with_everything() -> weightscope::Report {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/mnist-cnn/model.safetensors");
-    let opts = Options {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/mnist-cnn/model.safetensors");
+    let mut opts = Options {
         mp_fit: true,
         phase: true,
         randomize: true,
@@ -19,6 +20,8 @@ fn example_with_everything() -> weightscope::Report {
         fix_fingers: Some(weightscope::FixFingers::XminPeak),
         ..Options::default()
     };
+    // One row per conv map, so rows have a slice_id.
+    opts.layers.conv_maps = true;
     analyze(&path, &opts).unwrap()
 }
 
@@ -35,16 +38,22 @@ fn json_keys(v: &serde_json::Value, out: &mut Vec<String>) {
 #[test]
 fn every_column_is_in_the_json_and_every_option_fills_its_group() {
     let report = example_with_everything();
-    let row = &report.layers[1];
+    let row = report
+        .layers
+        .iter()
+        .find(|r| r.slice_id.is_some() && Group::ALL.iter().all(|g| g.present(r)))
+        .expect("a conv-map row with every group");
     let mut keys = Vec::new();
     json_keys(&serde_json::to_value(row).unwrap(), &mut keys);
     // Columns computed from a stored field under another name (W_scale = 1/√scale, the
     // phase's `reason`) are checked through their source field.
-    let source = |name: &str| match name {
-        "W_scale" => "scale",
-        "phase_reason" => "reason",
-        n => n,
-    };
+    fn source(name: &str) -> &str {
+        match name {
+            "W_scale" => "scale",
+            "phase_reason" => "reason",
+            n => n,
+        }
+    }
     for c in COLUMNS {
         assert!(
             keys.iter().any(|k| k == source(c.name)),
@@ -52,10 +61,10 @@ fn every_column_is_in_the_json_and_every_option_fills_its_group() {
             c.name
         );
     }
-    for g in Group::ALL {
-        assert!(g.present(row), "{g:?} missing with every option on");
-    }
-    let names: Vec<&str> = details_columns(&report.layers).iter().map(|c| c.name).collect();
+    let names: Vec<&str> = details_columns(&report.layers)
+        .iter()
+        .map(|c| c.name)
+        .collect();
     assert_eq!(names.len(), COLUMNS.len());
     assert_eq!(
         details_columns(&analyze_default().layers).len(),
@@ -64,19 +73,36 @@ fn every_column_is_in_the_json_and_every_option_fills_its_group() {
 }
 
 fn analyze_default() -> weightscope::Report {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/mnist-cnn/model.safetensors");
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/mnist-cnn/model.safetensors");
     analyze(&path, &Options::default()).unwrap()
 }
 
+/// The README's columns table sits between these markers; `WEIGHTSCOPE_BLESS=1 cargo test`
+/// rewrites it from the registry.
+const BEGIN: &str = "<!-- columns: generated from crates/weightscope/src/columns.rs -->\n";
+const END: &str = "<!-- end of columns -->\n";
+
 #[test]
 fn the_readme_columns_table_is_the_registrys() {
-    let readme = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"),
-    )
-    .unwrap();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md");
+    let readme = std::fs::read_to_string(&path).unwrap();
+    let start = readme.find(BEGIN).expect("README has the columns marker") + BEGIN.len();
+    let end = start
+        + readme[start..]
+            .find(END)
+            .expect("README has the end marker");
     let table = markdown_table();
+    if std::env::var_os("WEIGHTSCOPE_BLESS").is_some() {
+        std::fs::write(
+            &path,
+            format!("{}{table}{}", &readme[..start], &readme[end..]),
+        )
+        .unwrap();
+        return;
+    }
     assert!(
-        readme.contains(&table),
-        "README.md's columns table is out of date; replace it with:\n\n{table}"
+        readme[start..end] == table,
+        "README.md's columns table is out of date: run WEIGHTSCOPE_BLESS=1 cargo test -p weightscope --test integration columns"
     );
 }

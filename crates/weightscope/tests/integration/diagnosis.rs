@@ -4,11 +4,11 @@
 use weightscope::diagnose::eigenvectors::{
     localization_ratio, participation_ratio, vector_entropy,
 };
+use weightscope::diagnose::phase::Phase;
 use weightscope::diagnose::phase::{classify, evidence};
 use weightscope::diagnose::randomization::{randomization_columns, shuffled_esds};
 use weightscope::fit::marchenko_pastur::{fit_marchenko_pastur, MpMethod};
 use weightscope::spectrum::{gram_eigenvalues, Precision, Solver};
-use weightscope::diagnose::phase::Phase;
 use weightscope::synth::synth_matrix;
 
 use crate::common::{fixture, floats, load};

@@ -2,10 +2,10 @@
 //! spectra known by hand and the Marchenko–Pastur edge (Eqn. 9).
 
 use std::path::{Path, PathBuf};
-use weightscope::Status;
 use weightscope::compare::ensemble;
 use weightscope::fit::{fit_power_law, PlMethod};
 use weightscope::Options;
+use weightscope::Status;
 
 use crate::common::{f64_bytes, safetensors_bytes, tmpdir, Rng};
 

@@ -129,7 +129,11 @@ fn compare_details(model: &Path, details: &str) {
         assert_eq!(r.layer_type, e["layer_type"].as_str().unwrap(), "{name}");
         assert_eq!(r.num_evals, Some(u("num_evals")), "{name}");
         assert_eq!(r.status, Status::Success, "{name}");
-        assert_eq!(r.warning.as_str(), e["warning"].as_str().unwrap(), "{name}: warning");
+        assert_eq!(
+            r.warning.as_str(),
+            e["warning"].as_str().unwrap(),
+            "{name}: warning"
+        );
         // The same eigenvalue is chosen as xmin (SVD and Gram differ in the last bits).
         assert!(rel(r.xmin.unwrap(), f("xmin")) <= 1e-12, "{name}: xmin");
         assert_eq!(r.num_pl_spikes, Some(u("num_pl_spikes")), "{name}");

@@ -4,10 +4,10 @@
 
 use std::path::Path;
 use weightscope::analyze::streams;
-use weightscope::Status;
 use weightscope::formats;
 use weightscope::layers::plan_layers;
 use weightscope::spectrum::GRAM_PANEL_ROWS;
+use weightscope::Status;
 use weightscope::{analyze, Options};
 
 use crate::common::{f32_bytes, safetensors_bytes, tmpdir, Rng};
