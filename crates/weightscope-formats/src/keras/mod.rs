@@ -35,8 +35,8 @@
 //! its variable's name — `out.weight`, `lstm.lstm_cell.recurrent_kernel`, `mha.query.bias` —
 //! which is the variable's Keras path (`variable.path`) and the weight name of the legacy
 //! format, so a model gets the same tensor names from every file Keras writes. Variable names
-//! come from the layer's class (table in [`known_vars`](layer_names::known_vars): `vars/0`
-//! of Dense/Conv/EinsumDense is `kernel`, of Embedding `embeddings`, BatchNormalization's are
+//! come from the layer's class (table `known_vars` in `layer_names`: `vars/0` of
+//! Dense/Conv/EinsumDense is `kernel`, of Embedding `embeddings`, BatchNormalization's are
 //! gamma, beta, moving_mean, moving_variance, …). The class is read from `config.json` when
 //! there is one (a `.keras`), which also gives options such as `use_bias` and the model's
 //! layer order; otherwise from the group's name (the snake-case class), or from the parent
@@ -75,15 +75,15 @@
 //!
 //! # Where the code is
 //!
-//! - [`container`]: finding the HDF5 file — in place, or `model.weights.h5` inside a `.keras`
+//! - `container`: finding the HDF5 file — in place, or `model.weights.h5` inside a `.keras`
 //!   zip — and opening it with bounded reads.
-//! - [`listing`]: walking the HDF5 file into named tensors, choosing the layout (Keras 3,
+//! - `listing`: walking the HDF5 file into named tensors, choosing the layout (Keras 3,
 //!   legacy, generic HDF5) and making names unique; the layouts' own walks are in
-//!   [`keras3`] (`vars` trees: `.keras` and `.weights.h5`) and [`legacy`] (`layer_names` /
+//!   `keras3` (`vars` trees: `.keras` and `.weights.h5`) and `legacy` (`layer_names` /
 //!   `weight_names`: Keras 2 `.h5`).
-//! - [`layer_names`]: Keras classes and their variable names, and the name helpers;
-//!   [`config`]: the architecture from `config.json` / `model_config` that refines them.
-//! - [`hdf5_meta`]: what a dataset header and the string attributes say.
+//! - `layer_names`: Keras classes and their variable names, and the name helpers;
+//!   `config`: the architecture from `config.json` / `model_config` that refines them.
+//! - `hdf5_meta`: what a dataset header and the string attributes say.
 //! - Here: the public reader, [`KerasFile`], its [`Limits`], and reading a tensor's data.
 
 mod config;
