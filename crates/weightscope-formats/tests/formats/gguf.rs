@@ -2,39 +2,23 @@
 //! (tools/make_gguf_onnx_fixtures.py): every tensor must equal `gguf.quants.dequantize`'s
 //! values bit for bit, and corrupt or hostile headers must be errors, never panics.
 
+use super::common;
 use std::path::{Path, PathBuf};
 use weightscope_formats::gguf::{GgufFile, Value};
 use weightscope_formats::{open, DType, TensorSource};
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/gguf")
+    common::fixture_dir("gguf")
 }
 
 /// Assert that every tensor of `<stem>.ref.safetensors` is in `<stem>.gguf` with the same
 /// shape and bit-identical values; returns how many were compared.
 fn check_against_reference(stem: &str) -> usize {
-    let gguf = open(&fixtures().join(format!("{stem}.gguf"))).unwrap();
-    let reference = open(&fixtures().join(format!("{stem}.ref.safetensors"))).unwrap();
-    for (ri, r) in reference.tensors().iter().enumerate() {
-        let gi = gguf
-            .tensors()
-            .iter()
-            .position(|t| t.name == r.name)
-            .unwrap_or_else(|| panic!("{stem}: no tensor {}", r.name));
-        let g = &gguf.tensors()[gi];
-        assert_eq!(g.shape, r.shape, "{stem}/{}: shape", r.name);
-        let got = gguf.read_f64(gi).unwrap();
-        let want = reference.read_f64(ri).unwrap();
-        assert_eq!(got.len(), want.len(), "{stem}/{}", r.name);
-        for (k, (a, b)) in got.iter().zip(&want).enumerate() {
-            assert!(
-                a.to_bits() == b.to_bits(),
-                "{stem}/{} [{k}]: read {a:e}, gguf-py says {b:e}",
-                r.name
-            );
-        }
-    }
-    reference.tensors().len()
+    common::check_against_reference(
+        &fixtures().join(format!("{stem}.gguf")),
+        &fixtures().join(format!("{stem}.ref.safetensors")),
+        stem,
+    )
 }
 
 #[test]

@@ -2,23 +2,20 @@
 //! `tools/make_keras_fixtures.py`: every tensor is named as designed and bit-identical to the
 //! model's weights in `<model>.reference.safetensors` (see tests/fixtures/keras/README.md).
 
-use std::path::{Path, PathBuf};
+use super::common::{fixture_dir, names};
+use std::path::PathBuf;
 use weightscope_formats::keras::{KerasFile, Limits};
 use weightscope_formats::safetensors::SafetensorsFile;
 use weightscope_formats::{open, DType, Error, TensorSource};
 
 fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/keras")
+    fixture_dir("keras")
 }
 
 fn manifest() -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(dir().join("manifest.json")).unwrap();
     let m: serde_json::Value = serde_json::from_str(&text).unwrap();
     m["files"].as_array().unwrap().clone()
-}
-
-fn names(src: &dyn TensorSource) -> Vec<String> {
-    src.tensors().iter().map(|t| t.name.clone()).collect()
 }
 
 #[test]

@@ -1,17 +1,12 @@
 //! PyTorch checkpoints written by real `torch.save` (tools/make_pytorch_fixtures.py), each
 //! checked bit-for-bit against the same tensors in a `.safetensors` reference.
 
+use super::common::{fixture_dir, names, repo_path};
 use std::path::PathBuf;
 use weightscope_formats::{open, pytorch::PyTorchFile, DType, TensorSource};
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/pytorch")
-        .join(name)
-}
-
-fn names(s: &dyn TensorSource) -> Vec<String> {
-    s.tensors().iter().map(|t| t.name.clone()).collect()
+    fixture_dir("pytorch").join(name)
 }
 
 /// Every tensor of `reference` is in `checkpoint` with the same shape and dtype, and its
@@ -264,11 +259,7 @@ fn hugging_face_folders() {
 #[test]
 fn mnist_example_matches_its_safetensors_conversion() {
     let pt = open(&fixture("handwriting_model.pth")).unwrap();
-    let st = open(
-        &PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../examples/mnist-cnn/model.safetensors"),
-    )
-    .unwrap();
+    let st = open(&repo_path("examples/mnist-cnn/model.safetensors")).unwrap();
     assert_same_sources(&*pt, &*st, "handwriting_model.pth");
     assert_eq!(pt.tensors().len(), 10);
     assert_eq!(pt.tensors()[0].name, "conv_layers.0.weight");

@@ -2,38 +2,23 @@
 //! (tools/make_gguf_onnx_fixtures.py): initializers bit-identical to
 //! `onnx.numpy_helper.to_array`, roles from the graph, external data, and corrupt input.
 
+use super::common;
 use std::path::{Path, PathBuf};
 use weightscope_formats::onnx::OnnxFile;
 use weightscope_formats::{open, DType, TensorSource};
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/onnx")
+    common::fixture_dir("onnx")
 }
 
 /// Assert every tensor of `<stem>.ref.safetensors` is in `<stem>.onnx` with the same shape
 /// and bit-identical values; returns how many were compared.
 fn check_against_reference(stem: &str) -> usize {
-    let model = open(&fixtures().join(format!("{stem}.onnx"))).unwrap();
-    let reference = open(&fixtures().join(format!("{stem}.ref.safetensors"))).unwrap();
-    for (ri, r) in reference.tensors().iter().enumerate() {
-        let mi = model
-            .tensors()
-            .iter()
-            .position(|t| t.name == r.name)
-            .unwrap_or_else(|| panic!("{stem}: no initializer {}", r.name));
-        assert_eq!(model.tensors()[mi].shape, r.shape, "{stem}/{}", r.name);
-        let got = model.read_f64(mi).unwrap();
-        let want = reference.read_f64(ri).unwrap();
-        assert_eq!(got.len(), want.len());
-        for (k, (a, b)) in got.iter().zip(&want).enumerate() {
-            assert!(
-                a.to_bits() == b.to_bits(),
-                "{stem}/{} [{k}]: {a:e} vs {b:e}",
-                r.name
-            );
-        }
-    }
-    reference.tensors().len()
+    common::check_against_reference(
+        &fixtures().join(format!("{stem}.onnx")),
+        &fixtures().join(format!("{stem}.ref.safetensors")),
+        stem,
+    )
 }
 
 fn role(s: &dyn TensorSource, name: &str) -> Option<String> {

@@ -2,15 +2,14 @@
 //! reader) through the parse-from-bytes entry points, as the fuzz targets do, so that
 //! every `cargo test` re-checks them without a nightly toolchain.
 
-use std::path::{Path, PathBuf};
+use super::common::repo_path;
+use std::path::PathBuf;
 use weightscope_formats::gguf::GgufFile;
 use weightscope_formats::onnx::OnnxFile;
 use weightscope_formats::TensorSource;
 
 fn seeds(target: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fuzz/seeds")
-        .join(target);
+    let dir = repo_path("fuzz/seeds").join(target);
     let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())

@@ -1,0 +1,176 @@
+//! Finding the HDF5 file to read: the file itself (after an optional user block), or
+//! `model.weights.h5` inside a `.keras` zip — read in place when stored, as Keras writes it,
+//! inflated into memory (within [`Limits::max_inflated_bytes`]) when compressed — and opening
+//! it with the HDF5 reader bounded by [`Limits`].
+
+use super::Limits;
+use crate::{Error, Result};
+use hdf5_reader::{Hdf5File, OpenOptions};
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+
+const HDF5_SIGNATURE: &[u8; 8] = b"\x89HDF\r\n\x1a\n";
+pub(super) const ZIP_SIGNATURE: &[u8; 4] = b"PK\x03\x04";
+/// The weights inside a `.keras` archive.
+const WEIGHTS_ENTRY: &str = "model.weights.h5";
+/// Largest `config.json` parsed.
+const MAX_CONFIG_BYTES: u64 = 64 << 20;
+
+/// Bytes shared by the HDF5 reader: the file's map, or the inflated entry.
+pub(super) type Owner = Arc<dyn AsRef<[u8]> + Send + Sync>;
+
+/// A byte range of an [`Owner`]: the HDF5 file, alone or inside a `.keras` archive.
+pub(super) struct Window {
+    pub(super) owner: Owner,
+    pub(super) start: usize,
+    pub(super) end: usize,
+}
+
+impl AsRef<[u8]> for Window {
+    fn as_ref(&self) -> &[u8] {
+        &(*self.owner).as_ref()[self.start..self.end]
+    }
+}
+
+/// The HDF5 signature at byte 0, or at 512, 1024, 2048, … (after a user block).
+pub(super) fn has_hdf5_signature(bytes: &[u8]) -> bool {
+    let mut at = 0usize;
+    loop {
+        match bytes.get(at..at + 8) {
+            Some(s) if s == HDF5_SIGNATURE => return true,
+            Some(_) => {}
+            None => return false,
+        }
+        at = if at == 0 { 512 } else { at * 2 };
+    }
+}
+
+pub(super) fn open_hdf5(
+    path: &Path,
+    window: Window,
+    limits: Limits,
+    what: &str,
+) -> Result<Hdf5File> {
+    let max_read = usize::try_from(limits.max_tensor_bytes).unwrap_or(usize::MAX);
+    let options = OpenOptions::default()
+        // Each tensor is read once: a chunk cache would only hold memory.
+        .with_chunk_cache_bytes(0)
+        .with_max_read_bytes(max_read)
+        .with_max_chunk_bytes(max_read.min(hdf5_reader::DEFAULT_MAX_CHUNK_BYTES));
+    Hdf5File::from_owner(window, options)
+        .map_err(|e| Error::format(path, format!("{what}not a readable HDF5 file ({e})")))
+}
+
+/// Open `model.weights.h5` inside a `.keras` archive, and parse `config.json` if it is there.
+pub(super) fn open_archive(
+    path: &Path,
+    owner: &Owner,
+    limits: Limits,
+) -> Result<(Hdf5File, Option<serde_json::Value>)> {
+    let bytes: &[u8] = (**owner).as_ref();
+    let bad = |m: String| Error::format(path, m);
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+        .map_err(|e| bad(format!("not a valid .keras (zip) archive: {e}")))?;
+    let config = read_config(&mut zip);
+    let Some(index) = zip.index_for_name(WEIGHTS_ENTRY) else {
+        let mut names: Vec<String> = zip
+            .file_names()
+            .take(12)
+            .filter_map(|n| n.ok().map(|n| n.into_owned()))
+            .collect();
+        names.sort_unstable();
+        let hint = if zip.index_for_name("model.weights.npz").is_some() {
+            " (its weights are in model.weights.npz, saved with weights_format=\"npz\", \
+             which is not supported: save with the default h5 format)"
+        } else {
+            ""
+        };
+        return Err(bad(format!(
+            ".keras archive has no {WEIGHTS_ENTRY}{hint}; entries: [{}]",
+            names.join(", ")
+        )));
+    };
+    let (stored, start, size, csize, encrypted) = {
+        let f = zip
+            .by_index_raw(index)
+            .map_err(|e| bad(format!("corrupt {WEIGHTS_ENTRY} entry: {e}")))?;
+        (
+            f.compression() == zip::CompressionMethod::Stored,
+            f.data_start(),
+            f.size(),
+            f.compressed_size(),
+            f.encrypted(),
+        )
+    };
+    if encrypted {
+        return Err(bad(format!(
+            "{WEIGHTS_ENTRY} is encrypted in the archive: not supported"
+        )));
+    }
+    let window = if stored {
+        // Read in place, lazily, like a plain .h5 file.
+        let range = start
+            .zip((size == csize).then_some(size))
+            .and_then(|(s, n)| {
+                let s = usize::try_from(s).ok()?;
+                let e = s.checked_add(usize::try_from(n).ok()?)?;
+                (e <= bytes.len()).then_some((s, e))
+            });
+        let (start, end) = range.ok_or_else(|| {
+            bad(format!(
+                "{WEIGHTS_ENTRY} ({size} bytes) runs past the end of the archive (truncated?)"
+            ))
+        })?;
+        Window {
+            owner: owner.clone(),
+            start,
+            end,
+        }
+    } else {
+        if size > limits.max_inflated_bytes {
+            return Err(bad(format!(
+                "{WEIGHTS_ENTRY} is compressed and inflates to {size} bytes, over the {} limit: \
+                 re-zip the archive without compression (Keras stores it uncompressed)",
+                limits.max_inflated_bytes
+            )));
+        }
+        let f = zip
+            .by_index(index)
+            .map_err(|e| bad(format!("cannot read {WEIGHTS_ENTRY}: {e}")))?;
+        let mut buf = Vec::with_capacity(size.min(64 << 20) as usize);
+        f.take(size.saturating_add(1))
+            .read_to_end(&mut buf)
+            .map_err(|e| bad(format!("cannot inflate {WEIGHTS_ENTRY}: {e}")))?;
+        if buf.len() as u64 != size {
+            return Err(bad(format!(
+                "{WEIGHTS_ENTRY} inflates to {} bytes, the archive says {size} (corrupt?)",
+                buf.len()
+            )));
+        }
+        let end = buf.len();
+        Window {
+            owner: Arc::new(buf),
+            start: 0,
+            end,
+        }
+    };
+    if !has_hdf5_signature(window.as_ref()) {
+        return Err(bad(format!(
+            "{WEIGHTS_ENTRY} in the archive is not an HDF5 file"
+        )));
+    }
+    let h5 = open_hdf5(path, window, limits, "model.weights.h5 in the archive: ")?;
+    Ok((h5, config))
+}
+
+/// `config.json` of a `.keras` archive, if present and valid (it only refines names/order).
+fn read_config<R: Read + std::io::Seek>(zip: &mut zip::ZipArchive<R>) -> Option<serde_json::Value> {
+    let f = zip.by_name("config.json").ok()?;
+    if f.size() > MAX_CONFIG_BYTES {
+        return None;
+    }
+    let mut text = Vec::new();
+    f.take(MAX_CONFIG_BYTES).read_to_end(&mut text).ok()?;
+    serde_json::from_slice(&text).ok()
+}
