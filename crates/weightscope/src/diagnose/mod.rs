@@ -1,4 +1,6 @@
-//! From an ESD and its fits to per-layer metrics, warnings and (later) phases.
+//! From an ESD and its fits to per-layer diagnostics: capacity metrics and warnings
+//! ([`metrics`]), eigenvector localization ([`eigenvectors`]), the element-shuffled baseline
+//! ([`randomization`]) and the 5+1 phases of the paper's §5 ([`phase`]).
 
 pub mod eigenvectors;
 mod layer;
