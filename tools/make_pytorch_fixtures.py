@@ -9,7 +9,7 @@ versions used: torch 2.15.0, numpy 2.4.6, safetensors 0.8.0, Python 3.11.7):
 Every checkpoint is written by REAL torch.save from seeded matrices
 (numpy.random.default_rng), and next to it the same tensors (made contiguous) go into a
 `.safetensors` reference written by the safetensors package. The Rust tests
-(crates/weightscope-formats/tests/pytorch.rs) assert that every tensor read from the
+(crates/weightscope-formats/tests/formats/pytorch.rs) assert that every tensor read from the
 PyTorch file is bit-identical to its reference.
 
 The hostile fixtures (malicious_*.pt) are written with raw pickle opcodes: this script

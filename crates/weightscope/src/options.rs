@@ -35,7 +35,7 @@ pub struct Options {
     pub seed: u64,
     /// Eigenvector localization (`vectors` columns): an eigen-decomposition with vectors.
     pub vectors: bool,
-    /// The 5+1 phase (implies an MP fit).
+    /// The 5+1 phase (implies an MP fit, whose columns it keeps).
     pub phase: bool,
     /// Fit the tail's alternatives (truncated power law, exponential, lognormal, stretched
     /// exponential) and compare each with the power law (`tail` columns, `best_fit`).

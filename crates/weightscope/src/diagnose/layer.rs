@@ -135,15 +135,14 @@ pub fn diagnose_esd(
     if opts.detx {
         r.detx = detx(&evals);
     }
+    // The phase is read off the MP fit (§5), so `--phase` keeps the fit it classified by.
     let q = plan.q();
     let mp = if opts.mp_fit || opts.phase {
         fit_marchenko_pastur(&evals, q, plan.m, opts.mp_method)
     } else {
         None
     };
-    if opts.mp_fit {
-        r.mp = mp;
-    }
+    r.mp = mp;
     if let (true, Some(mp)) = (opts.phase, &mp) {
         let evidence = phase::evidence(&evals, mp);
         let (p, reason) = phase::classify(&evidence);

@@ -106,3 +106,22 @@ fn the_readme_columns_table_is_the_registrys() {
         "README.md's columns table is out of date: run WEIGHTSCOPE_BLESS=1 cargo test -p weightscope --test integration columns"
     );
 }
+
+#[test]
+fn phase_keeps_the_mp_fit_it_classified_by() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/mnist-cnn/model.safetensors");
+    let opts = Options {
+        phase: true,
+        ..Options::default()
+    };
+    let report = analyze(&path, &opts).unwrap();
+    for r in &report.layers {
+        assert!(r.phase.is_some() && r.mp.is_some(), "{}", r.name);
+    }
+    let names: Vec<&str> = details_columns(&report.layers)
+        .iter()
+        .map(|c| c.name)
+        .collect();
+    assert!(names.contains(&"mp_softrank") && names.contains(&"phase"));
+}
