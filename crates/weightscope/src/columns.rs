@@ -145,12 +145,30 @@ pub struct Column {
     pub meaning: &'static str,
     /// Read the value from a row.
     pub get: for<'a> fn(&'a LayerResult) -> Value<'a>,
+    /// For a column computed from the ESD alone: how. [`crate::diagnose::diagnose_esd`]
+    /// calls it for every layer and keeps the value in [`LayerResult::computed`], so a new
+    /// metric of the spectrum is this function and its entry, nothing else.
+    pub compute: Option<fn(&Esd) -> Option<f64>>,
+}
+
+/// What a computed column sees of a layer: its ESD and its shape.
+#[derive(Debug, Clone, Copy)]
+pub struct Esd<'a> {
+    /// The eigenvalues of X (ascending; divided by N under `--normalize`).
+    pub evals: &'a [f64],
+    pub n: usize,
+    pub m: usize,
+    /// Maps pooled into the ESD.
+    pub rf: usize,
 }
 
 impl Column {
     /// The value of this column in a row.
     pub fn value<'a>(&self, r: &'a LayerResult) -> Value<'a> {
-        (self.get)(r)
+        match self.compute {
+            Some(_) => Value::Float(r.computed.get(self.name).copied()),
+            None => (self.get)(r),
+        }
     }
 
     /// The terminal table's header.
@@ -198,8 +216,11 @@ pub fn markdown_table() -> String {
     s
 }
 
+/// The entries: `name, group, kind, table header, decimals, meaning, getter;` — or, for a
+/// column computed from the ESD, `compute` followed by a function of [`Esd`] in place of the
+/// getter.
 macro_rules! columns {
-    ($( $name:literal, $group:ident, $kind:ident, $short:literal, $dec:literal, $meaning:literal, $get:expr; )*) => {
+    ($( $name:literal, $group:ident, $kind:ident, $short:literal, $dec:literal, $meaning:literal, $how:ident $f:expr; )*) => {
         /// Every per-layer column, in CSV order (weightwatcher's first).
         pub static COLUMNS: &[Column] = &[
             $( Column {
@@ -209,10 +230,15 @@ macro_rules! columns {
                 short: $short,
                 decimals: $dec,
                 meaning: $meaning,
-                get: $get,
+                get: columns!(@get $how $f),
+                compute: columns!(@compute $how $f),
             }, )*
         ];
     };
+    (@get get $f:expr) => { $f };
+    (@get compute $f:expr) => { |_| Value::Float(None) };
+    (@compute get $f:expr) => { None };
+    (@compute compute $f:expr) => { Some($f) };
 }
 
 use Value::{Float, Int, Text};
@@ -220,294 +246,294 @@ use Value::{Float, Int, Text};
 columns! {
     "layer_id", Details, Int, "id", 0,
         "index of the tensor in the checkpoint",
-        |r| Int(Some(r.layer_id));
+        get |r| Int(Some(r.layer_id));
     "name", Details, Text, "", 0,
         "tensor name without `.weight`",
-        |r| Text(&r.name);
+        get |r| Text(&r.name);
     "longname", Details, Text, "", 0,
         "full tensor name",
-        |r| Text(&r.longname);
+        get |r| Text(&r.longname);
     "layer_type", Details, Text, "type", 0,
         "`dense`, `conv1d`, `conv2d`, `embedding`, …",
-        |r| Text(&r.layer_type);
+        get |r| Text(&r.layer_type);
     "slice_id", Details, Int, "", 0,
         "which slice of the tensor the row is: a conv map (`--conv-maps`, i·kw + j), an expert, or Q/K/V of a fused projection",
-        |r| Int(r.slice_id);
+        get |r| Int(r.slice_id);
     "N", Details, Int, "", 0,
         "larger matrix dimension",
-        |r| Int(Some(r.n));
+        get |r| Int(Some(r.n));
     "M", Details, Int, "", 0,
         "smaller matrix dimension",
-        |r| Int(Some(r.m));
+        get |r| Int(Some(r.m));
     "Q", Details, Float, "", 3,
         "aspect ratio Q = N/M (Eqn. 8)",
-        |r| Float(Some(r.q));
+        get |r| Float(Some(r.q));
     "rf", Details, Int, "", 0,
         "receptive field: maps pooled into the ESD (kh·kw for Conv2D, else 1)",
-        |r| Int(Some(r.rf));
+        get |r| Int(Some(r.rf));
     "num_evals", Details, Int, "evals", 0,
         "eigenvalues in the ESD, M·rf (zeros included)",
-        |r| Int(r.num_evals);
+        get |r| Int(r.num_evals);
     "sv_max", Details, Float, "", 4,
         "largest singular value of W",
-        |r| Float(r.sv_max);
+        get |r| Float(r.sv_max);
     "sv_min", Details, Float, "", 4,
         "smallest singular value (the true minimum over maps; weightwatcher reports the largest per-map minimum)",
-        |r| Float(r.sv_min);
+        get |r| Float(r.sv_min);
     "rank_loss", Details, Int, "", 0,
         "Σ over maps of M − hard rank (numpy's tolerance σ > σmax·N·ε)",
-        |r| Int(r.rank_loss);
+        get |r| Int(r.rank_loss);
     "weak_rank_loss", Details, Int, "", 0,
         "#λ below `tolerance` (1e-6)",
-        |r| Int(r.weak_rank_loss);
+        get |r| Int(r.weak_rank_loss);
     "lambda_max", Details, Float, "λmax", 3,
         "λmax = ‖W‖₂², the largest eigenvalue of X = WᵀW",
-        |r| Float(r.lambda_max);
+        get |r| Float(r.lambda_max);
     "alpha", Details, Float, "", 3,
         "power-law exponent of the ESD tail, ρ(λ) ~ λ^−α (§3.2, Table 3; Clauset–Shalizi–Newman fit)",
-        |r| Float(r.alpha);
+        get |r| Float(r.alpha);
     "xmin", Details, Float, "", 4,
         "start of the fitted tail (KS-chosen)",
-        |r| Float(r.xmin);
+        get |r| Float(r.xmin);
     "xmax", Details, Float, "", 4,
         "end of the fitted tail (λmax, or below it with `--xmax`)",
-        |r| Float(r.xmax);
+        get |r| Float(r.xmax);
     "D", Details, Float, "", 3,
         "Kolmogorov–Smirnov distance of the power-law fit",
-        |r| Float(r.d);
+        get |r| Float(r.d);
     "sigma", Details, Float, "", 3,
         "standard error of α, (α−1)/√n",
-        |r| Float(r.sigma);
+        get |r| Float(r.sigma);
     "num_pl_spikes", Details, Int, "spikes", 0,
         "eigenvalues in the tail, #λ ≥ xmin",
-        |r| Int(r.num_pl_spikes);
+        get |r| Int(r.num_pl_spikes);
     "status", Details, Text, "", 0,
         "`success`; `failed` (ESD computed, no power law fits: α columns empty, never averaged, never called over-trained); `error` (unreadable, NaN/Inf, all zeros: see `message`)",
-        |r| Text(r.status.as_str());
+        get |r| Text(r.status.as_str());
     "warning", Details, Text, "", 0,
         "`over-trained` if α < 2, `under-trained` if α > 6 (weightwatcher's thresholds, §5.5)",
-        |r| Text(r.warning.as_str());
+        get |r| Text(r.warning.as_str());
     "norm", Details, Float, "", 3,
         "Frobenius norm squared Σλ = ‖W‖_F²",
-        |r| Float(r.norm);
+        get |r| Float(r.norm);
     "log_norm", Details, Float, "", 3,
         "log10 ‖W‖_F²",
-        |r| Float(r.log_norm);
+        get |r| Float(r.log_norm);
     "spectral_norm", Details, Float, "", 3,
         "λmax = ‖W‖₂²",
-        |r| Float(r.spectral_norm);
+        get |r| Float(r.spectral_norm);
     "log_spectral_norm", Details, Float, "", 3,
         "log10 λmax",
-        |r| Float(r.log_spectral_norm);
+        get |r| Float(r.log_spectral_norm);
     "alpha_weighted", Details, Float, "alpha_w", 3,
         "α̂ = α·log10 λmax, whose mean over layers is the model quality metric",
-        |r| Float(r.alpha_weighted);
+        get |r| Float(r.alpha_weighted);
     "log_alpha_norm", Details, Float, "", 3,
         "log10 Σλ^α (Schatten α-norm), over all eigenvalues",
-        |r| Float(r.log_alpha_norm);
+        get |r| Float(r.log_alpha_norm);
     "stable_rank", Details, Float, "stable_rk", 2,
         "Σλ/λmax = ‖W‖_F²/‖W‖₂² (Eqn. 7)",
-        |r| Float(r.stable_rank);
+        get |r| Float(r.stable_rank);
     "matrix_rank", Details, Int, "", 0,
         "hard rank R(W): #σ > σmax·N·ε (Eqn. 5)",
-        |r| Int(r.matrix_rank);
+        get |r| Int(r.matrix_rank);
     "entropy", Details, Float, "", 3,
         "matrix entropy S(W) = −Σ pᵢ ln pᵢ / ln R(W), pᵢ = λᵢ/Σλ (Eqn. 6; 1 for a random matrix)",
-        |r| Float(r.entropy);
+        get |r| Float(r.entropy);
     "zero_mass", Details, Float, "", 3,
         "share of eigenvalues below 1e-10·λmax: Rank-collapse evidence (§5.6)",
-        |r| Float(r.zero_mass);
+        get |r| Float(r.zero_mass);
     "alpha_hill", Details, Float, "", 3,
         "Hill estimator of the tail index over the fitted tail",
-        |r| Float(r.alpha_hill);
+        get |r| Float(r.alpha_hill);
     "alpha_xmax", Details, Float, "", 3,
         "α with the pdf normalised on [xmin, xmax] (weightwatcher issue #103)",
-        |r| Float(r.alpha_xmax);
+        get |r| Float(r.alpha_xmax);
     "mu", Details, Float, "", 3,
         "tail exponent μ of the entries implied by α (§3.2, Eqn. 10; empty in the weak class)",
-        |r| Float(r.mu);
+        get |r| Float(r.mu);
     "universality", Details, Text, "", 0,
         "universality class from α: `very-heavy` (μ < 2), `fat` (2 < μ < 4), `weak` (μ > 4) (Table 3)",
-        |r| Text(r.universality.map_or("", |u| u.as_str()));
+        get |r| Text(r.universality.map_or("", |u| u.as_str()));
     "dtype", Details, Text, "", 0,
         "stored element type",
-        |r| Text(&r.dtype);
+        get |r| Text(&r.dtype);
     "message", Details, Text, "", 0,
         "why the status is not success (names the file and the tensor)",
-        |r| Text(&r.message);
+        get |r| Text(&r.message);
 
     "best_fit", TailFits, Text, "", 0,
         "the tail's best law by weightwatcher's rule: PL, TPL, EXP, LOG_N, S_EXP (Table 5)",
-        |r| Text(r.tail.as_ref().map_or("", |t| t.best_fit.as_str()));
+        get |r| Text(r.tail.as_ref().map_or("", |t| t.best_fit.as_str()));
     "tpl_alpha", TailFits, Float, "", 3,
         "truncated power law λ^−α e^(−λ/λc): α",
-        |r| Float(r.tail.as_ref().map(|t| t.tpl_alpha));
+        get |r| Float(r.tail.as_ref().map(|t| t.tpl_alpha));
     "tpl_lambda", TailFits, Float, "", 4,
         "truncated power law: the cut-off rate 1/λc",
-        |r| Float(r.tail.as_ref().map(|t| t.tpl_lambda));
+        get |r| Float(r.tail.as_ref().map(|t| t.tpl_lambda));
     "exp_lambda", TailFits, Float, "", 4,
         "exponential e^(−λx): rate",
-        |r| Float(r.tail.as_ref().map(|t| t.exp_lambda));
+        get |r| Float(r.tail.as_ref().map(|t| t.exp_lambda));
     "logn_mu", TailFits, Float, "", 4,
         "lognormal: μ of ln λ",
-        |r| Float(r.tail.as_ref().and_then(|t| t.logn_mu));
+        get |r| Float(r.tail.as_ref().and_then(|t| t.logn_mu));
     "logn_sigma", TailFits, Float, "", 4,
         "lognormal: σ of ln λ",
-        |r| Float(r.tail.as_ref().and_then(|t| t.logn_sigma));
+        get |r| Float(r.tail.as_ref().and_then(|t| t.logn_sigma));
     "sexp_lambda", TailFits, Float, "", 4,
         "stretched exponential e^(−(λx)^β): rate",
-        |r| Float(r.tail.as_ref().and_then(|t| t.sexp_lambda));
+        get |r| Float(r.tail.as_ref().and_then(|t| t.sexp_lambda));
     "sexp_beta", TailFits, Float, "", 4,
         "stretched exponential: β",
-        |r| Float(r.tail.as_ref().and_then(|t| t.sexp_beta));
+        get |r| Float(r.tail.as_ref().and_then(|t| t.sexp_beta));
     "R_tpl", TailFits, Float, "", 3,
         "log-likelihood ratio power law vs truncated power law (R > 0 favours the power law)",
-        |r| Float(r.tail.as_ref().map(|t| t.r_tpl));
+        get |r| Float(r.tail.as_ref().map(|t| t.r_tpl));
     "p_tpl", TailFits, Float, "", 3,
         "p-value of R_tpl (nested: χ² test)",
-        |r| Float(r.tail.as_ref().map(|t| t.p_tpl));
+        get |r| Float(r.tail.as_ref().map(|t| t.p_tpl));
     "R_exp", TailFits, Float, "", 3,
         "log-likelihood ratio power law vs exponential",
-        |r| Float(r.tail.as_ref().map(|t| t.r_exp));
+        get |r| Float(r.tail.as_ref().map(|t| t.r_exp));
     "p_exp", TailFits, Float, "", 3,
         "Vuong p-value of R_exp",
-        |r| Float(r.tail.as_ref().map(|t| t.p_exp));
+        get |r| Float(r.tail.as_ref().map(|t| t.p_exp));
     "R_logn", TailFits, Float, "", 3,
         "log-likelihood ratio power law vs lognormal",
-        |r| Float(r.tail.as_ref().map(|t| t.r_logn));
+        get |r| Float(r.tail.as_ref().map(|t| t.r_logn));
     "p_logn", TailFits, Float, "", 3,
         "Vuong p-value of R_logn",
-        |r| Float(r.tail.as_ref().map(|t| t.p_logn));
+        get |r| Float(r.tail.as_ref().map(|t| t.p_logn));
     "R_sexp", TailFits, Float, "", 3,
         "log-likelihood ratio power law vs stretched exponential",
-        |r| Float(r.tail.as_ref().map(|t| t.r_sexp));
+        get |r| Float(r.tail.as_ref().map(|t| t.r_sexp));
     "p_sexp", TailFits, Float, "", 3,
         "Vuong p-value of R_sexp",
-        |r| Float(r.tail.as_ref().map(|t| t.p_sexp));
+        get |r| Float(r.tail.as_ref().map(|t| t.p_sexp));
 
     "num_fingers", Fingers, Int, "", 0,
         "top eigenvalues removed by clip-xmax (0 for xmin-peak)",
-        |r| Int(r.fingers.map(|f| f.num_fingers));
+        get |r| Int(r.fingers.map(|f| f.num_fingers));
     "raw_alpha", Fingers, Float, "", 3,
         "α before the finger correction",
-        |r| Float(r.fingers.map(|f| f.raw_alpha));
+        get |r| Float(r.fingers.map(|f| f.raw_alpha));
     "xmin_peak", Fingers, Float, "", 4,
         "the log-ESD peak near which xmin was searched (xmin-peak)",
-        |r| Float(r.fingers.and_then(|f| f.xmin_peak));
+        get |r| Float(r.fingers.and_then(|f| f.xmin_peak));
 
     "detX_num", DetX, Int, "", 0,
         "eigenvalues in weightwatcher's detX tail (product of mean-one eigenvalues reaches 1)",
-        |r| Int(r.detx.map(|d| d.detx_num));
+        get |r| Int(r.detx.map(|d| d.detx_num));
     "detX_val", DetX, Float, "", 4,
         "smallest eigenvalue of the detX tail, original scale (weightwatcher swaps the two names)",
-        |r| Float(r.detx.map(|d| d.detx_val));
+        get |r| Float(r.detx.map(|d| d.detx_val));
     "detX_val_rescaled", DetX, Float, "", 4,
         "the same on the mean-one scale",
-        |r| Float(r.detx.map(|d| d.detx_val_rescaled));
+        get |r| Float(r.detx.map(|d| d.detx_val_rescaled));
 
     "pl_pvalue", Bootstrap, Float, "", 3,
         "goodness-of-fit p-value of the power law from B bootstrap samples (Clauset–Shalizi–Newman §4.1; p ≤ 0.1 rules it out)",
-        |r| Float(r.pl_pvalue);
+        get |r| Float(r.pl_pvalue);
 
     "num_spikes", MpFit, Int, "mp_spikes", 0,
         "eigenvalues beyond the MP edge λ⁺ + ΔλM (§3.1, Eqn. 9)",
-        |r| Int(r.mp.map(|m| m.num_spikes));
+        get |r| Int(r.mp.map(|m| m.num_spikes));
     "sigma_mp", MpFit, Float, "", 4,
         "σ of the fitted MP bulk on mean-one eigenvalues (≈ 1 for a random matrix; Eqn. 8)",
-        |r| Float(r.mp.map(|m| m.sigma_mp));
+        get |r| Float(r.mp.map(|m| m.sigma_mp));
     "mp_softrank", MpFit, Float, "mp_soft", 3,
         "MP soft rank λ⁺/λmax (Eqn. 11); 0 when no MP bulk fits",
-        |r| Float(r.mp.map(|m| m.mp_softrank));
+        get |r| Float(r.mp.map(|m| m.mp_softrank));
     "W_scale", MpFit, Float, "", 4,
         "1/√(mean eigenvalue): the scale that makes the ESD mean one",
-        |r| Float(r.mp.map(|m| 1.0 / m.scale.sqrt()));
+        get |r| Float(r.mp.map(|m| 1.0 / m.scale.sqrt()));
     "bulk_max", MpFit, Float, "", 4,
         "λ⁺, the upper edge of the fitted bulk (Eqn. 9)",
-        |r| Float(r.mp.map(|m| m.bulk_max));
+        get |r| Float(r.mp.map(|m| m.bulk_max));
     "bulk_min", MpFit, Float, "", 4,
         "λ⁻, the lower edge of the fitted bulk (Eqn. 9)",
-        |r| Float(r.mp.map(|m| m.bulk_min));
+        get |r| Float(r.mp.map(|m| m.bulk_min));
     "num_bleeding_out", MpFit, Int, "", 0,
         "spikes in the band just above λ⁺ (up to λ⁺ + max(4ΔλM, 0.25λ⁺)): Bleeding-out (§5.2)",
-        |r| Int(r.mp.map(|m| m.num_bleeding_out));
+        get |r| Int(r.mp.map(|m| m.num_bleeding_out));
     "bulk_ks", MpFit, Float, "", 3,
         "KS distance of the bulk from the fitted MP law (the fit's quality)",
-        |r| Float(r.mp.map(|m| m.bulk_ks));
+        get |r| Float(r.mp.map(|m| m.bulk_ks));
     "tw_margin", MpFit, Float, "", 4,
         "finite-size margin ΔλM = Q^(−1/2)(λ⁺)^(2/3)M^(−2/3) (§3.1)",
-        |r| Float(r.mp.map(|m| m.tw_margin));
+        get |r| Float(r.mp.map(|m| m.tw_margin));
 
     "max_rand_eval", Randomize, Float, "", 3,
         "largest eigenvalue of the element-shuffled W (over all shuffles)",
-        |r| Float(r.randomization.map(|x| x.max_rand_eval));
+        get |r| Float(r.randomization.map(|x| x.max_rand_eval));
     "rand_distance", Randomize, Float, "", 4,
         "weightwatcher's Jensen–Shannon distance between the sorted eigenvalue vectors of W and shuffled W",
-        |r| Float(r.randomization.map(|x| x.rand_distance));
+        get |r| Float(r.randomization.map(|x| x.rand_distance));
     "rand_esd_distance", Randomize, Float, "", 4,
         "Jensen–Shannon distance between the two densities (histograms of log10 λ, 100 shared bins)",
-        |r| Float(r.randomization.map(|x| x.rand_esd_distance));
+        get |r| Float(r.randomization.map(|x| x.rand_esd_distance));
     "ww_softrank", Randomize, Float, "", 4,
         "max shuffled λ / λmax (first shuffle)",
-        |r| Float(r.randomization.map(|x| x.ww_softrank));
+        get |r| Float(r.randomization.map(|x| x.ww_softrank));
     "ww_maxdist", Randomize, Float, "", 4,
         "λmax − max shuffled λ (first shuffle)",
-        |r| Float(r.randomization.map(|x| x.ww_maxdist));
+        get |r| Float(r.randomization.map(|x| x.ww_maxdist));
     "rand_num_spikes", Randomize, Int, "", 0,
         "spikes of the shuffled ESD above its own MP edge: correlation traps",
-        |r| Int(r.randomization.map(|x| x.rand_num_spikes));
+        get |r| Int(r.randomization.map(|x| x.rand_num_spikes));
     "rand_sigma_mp", Randomize, Float, "", 4,
         "σ of the MP fit of the shuffled ESD (σ_shuf of §6.3)",
-        |r| Float(r.randomization.map(|x| x.rand_sigma_mp));
+        get |r| Float(r.randomization.map(|x| x.rand_sigma_mp));
     "rand_mp_softrank", Randomize, Float, "", 3,
         "MP soft rank of the shuffled ESD (Eqn. 11)",
-        |r| Float(r.randomization.map(|x| x.rand_mp_softrank));
+        get |r| Float(r.randomization.map(|x| x.rand_mp_softrank));
     "rand_bulk_max", Randomize, Float, "", 4,
         "λ⁺ of the shuffled ESD's MP fit",
-        |r| Float(r.randomization.map(|x| x.rand_bulk_max));
+        get |r| Float(r.randomization.map(|x| x.rand_bulk_max));
 
     "bulk_mean_vec_entropy", Vectors, Float, "", 4,
         "mean vector entropy of the bulk eigenvectors (§3.3)",
-        |r| Float(r.vectors.map(|v| v.bulk_mean_vec_entropy));
+        get |r| Float(r.vectors.map(|v| v.bulk_mean_vec_entropy));
     "bulk_var_vec_entropy", Vectors, Float, "", 4,
         "variance of the bulk eigenvectors' vector entropy",
-        |r| Float(r.vectors.map(|v| v.bulk_var_vec_entropy));
+        get |r| Float(r.vectors.map(|v| v.bulk_var_vec_entropy));
     "bulk_mean_loc_ratio", Vectors, Float, "", 4,
         "mean localization ratio ‖v‖₁/‖v‖∞ of the bulk eigenvectors (§3.3)",
-        |r| Float(r.vectors.map(|v| v.bulk_mean_loc_ratio));
+        get |r| Float(r.vectors.map(|v| v.bulk_mean_loc_ratio));
     "bulk_var_loc_ratio", Vectors, Float, "", 4,
         "variance of the bulk localization ratio",
-        |r| Float(r.vectors.map(|v| v.bulk_var_loc_ratio));
+        get |r| Float(r.vectors.map(|v| v.bulk_var_loc_ratio));
     "bulk_mean_part_ratio", Vectors, Float, "", 4,
         "mean participation ratio ‖v‖₂/‖v‖₄ of the bulk eigenvectors (§3.3)",
-        |r| Float(r.vectors.map(|v| v.bulk_mean_part_ratio));
+        get |r| Float(r.vectors.map(|v| v.bulk_mean_part_ratio));
     "bulk_var_part_ratio", Vectors, Float, "", 4,
         "variance of the bulk participation ratio",
-        |r| Float(r.vectors.map(|v| v.bulk_var_part_ratio));
+        get |r| Float(r.vectors.map(|v| v.bulk_var_part_ratio));
     "tail_mean_vec_entropy", Vectors, Float, "", 4,
         "mean vector entropy of the tail (top `num_pl_spikes`) eigenvectors",
-        |r| Float(r.vectors.map(|v| v.tail_mean_vec_entropy));
+        get |r| Float(r.vectors.map(|v| v.tail_mean_vec_entropy));
     "tail_var_vec_entropy", Vectors, Float, "", 4,
         "variance of the tail eigenvectors' vector entropy",
-        |r| Float(r.vectors.map(|v| v.tail_var_vec_entropy));
+        get |r| Float(r.vectors.map(|v| v.tail_var_vec_entropy));
     "tail_mean_loc_ratio", Vectors, Float, "", 4,
         "mean localization ratio of the tail eigenvectors",
-        |r| Float(r.vectors.map(|v| v.tail_mean_loc_ratio));
+        get |r| Float(r.vectors.map(|v| v.tail_mean_loc_ratio));
     "tail_var_loc_ratio", Vectors, Float, "", 4,
         "variance of the tail localization ratio",
-        |r| Float(r.vectors.map(|v| v.tail_var_loc_ratio));
+        get |r| Float(r.vectors.map(|v| v.tail_var_loc_ratio));
     "tail_mean_part_ratio", Vectors, Float, "", 4,
         "mean participation ratio of the tail eigenvectors",
-        |r| Float(r.vectors.map(|v| v.tail_mean_part_ratio));
+        get |r| Float(r.vectors.map(|v| v.tail_mean_part_ratio));
     "tail_var_part_ratio", Vectors, Float, "", 4,
         "variance of the tail participation ratio",
-        |r| Float(r.vectors.map(|v| v.tail_var_part_ratio));
+        get |r| Float(r.vectors.map(|v| v.tail_var_part_ratio));
 
     "phase", Phase, Text, "", 0,
         "Random-like, Bleeding-out, Bulk+Spikes, Bulk-decay, Heavy-Tailed or Rank-collapse (§5, Table 7)",
-        |r| Text(r.phase.as_ref().map_or("", |p| p.phase.as_str()));
+        get |r| Text(r.phase.as_ref().map_or("", |p| p.phase.as_str()));
     "phase_reason", Phase, Text, "", 0,
         "the evidence for the phase, in words",
-        |r| Text(r.phase.as_ref().map_or("", |p| p.reason.as_str()));
+        get |r| Text(r.phase.as_ref().map_or("", |p| p.reason.as_str()));
 }
 
 #[cfg(test)]
@@ -526,6 +552,42 @@ mod tests {
         let mut runs = groups.clone();
         runs.dedup();
         assert_eq!(runs, Group::ALL.to_vec());
+    }
+
+    #[test]
+    fn a_computed_column_reads_what_diagnose_kept() {
+        let c = Column {
+            name: "trace",
+            group: Group::Details,
+            kind: Kind::Float,
+            short: "",
+            decimals: 3,
+            meaning: "Σλ",
+            get: |_| Float(None),
+            compute: Some(|e| Some(e.evals.iter().sum())),
+        };
+        let esd = Esd {
+            evals: &[1.0, 2.0, 4.0],
+            n: 5,
+            m: 3,
+            rf: 1,
+        };
+        let mut row: LayerResult = serde_json::from_str(
+            r#"{"layer_id": 0, "name": "a", "longname": "a.weight", "layer_type": "dense",
+                "shape": [5, 3], "dtype": "F64", "N": 5, "M": 3, "Q": 1.6666666666666667,
+                "rf": 1, "status": "success", "warning": "", "message": ""}"#,
+        )
+        .unwrap();
+        assert_eq!(c.value(&row), Float(None));
+        row.computed
+            .insert("trace".into(), (c.compute.unwrap())(&esd).unwrap());
+        assert_eq!(c.value(&row), Float(Some(7.0)));
+        assert_eq!(c.value(&row).to_csv(), "7");
+        // Kept values are top-level JSON keys, and read back.
+        let json = serde_json::to_string(&row).unwrap();
+        assert!(json.ends_with(",\"trace\":7.0}"), "{json}");
+        let back: LayerResult = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.computed.get("trace"), Some(&7.0));
     }
 
     #[test]

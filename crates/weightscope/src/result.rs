@@ -119,6 +119,10 @@ pub struct LayerResult {
     /// `track --ensemble`: how many runs' ESDs were pooled into this row.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runs: Option<usize>,
+    /// Columns computed from the ESD by the registry's own `compute` functions
+    /// ([`crate::columns::Column::compute`]), by name; serialised as top-level keys.
+    #[serde(flatten, default)]
+    pub computed: std::collections::BTreeMap<String, f64>,
     /// The ESD itself (ascending), kept with `Options::keep_esd` for plots; not serialised.
     #[serde(skip)]
     pub esd: Option<Vec<f64>>,
@@ -198,6 +202,7 @@ impl LayerResult {
             detx: None,
             pl_pvalue: None,
             runs: None,
+            computed: Default::default(),
             esd: None,
             rand_esd: None,
         }

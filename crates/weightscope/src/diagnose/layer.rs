@@ -7,6 +7,7 @@ use super::metrics::{self, EVALS_THRESH};
 use super::phase;
 use super::randomization;
 use super::warning::Warning;
+use crate::columns::{Esd, COLUMNS};
 use crate::fit::alternatives::compare_alternatives;
 use crate::fit::detx::detx;
 use crate::fit::fingers::{clip_xmax, xmin_peak, ClipXmaxOptions};
@@ -51,6 +52,17 @@ pub fn diagnose_esd(
     r.entropy = Some(m.entropy);
     let zeros = evals.partition_point(|&l| l < phase::ZERO_EVAL_RATIO * m.lambda_max);
     r.zero_mass = Some(zeros as f64 / evals.len() as f64);
+    let esd = Esd {
+        evals: &evals,
+        n: plan.n,
+        m: plan.m,
+        rf: plan.rf,
+    };
+    for c in COLUMNS {
+        if let Some(v) = c.compute.and_then(|f| f(&esd)) {
+            r.computed.insert(c.name.to_string(), v);
+        }
+    }
 
     let first = evals.partition_point(|&l| l <= EVALS_THRESH);
     let mut nz = &evals[first..];
