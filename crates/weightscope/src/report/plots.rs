@@ -53,9 +53,9 @@ pub fn render(fig: &Figure, format: ImageFormat) -> Result<Vec<u8>> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum ImageFormat {
-    /// SVG: vector graphics, small, text searchable.
+    /// SVG, vector graphics.
     Svg,
-    /// PNG: bitmap.
+    /// PNG, a bitmap.
     Png,
 }
 
