@@ -71,7 +71,8 @@ pub enum Command {
     Synth(SynthArgs),
     /// Follow a series of checkpoints (ordered by the step number in their names, else as
     /// given): one CSV row per (checkpoint, layer), layers matched by name. With --ensemble,
-    /// pool each layer's ESD over the files (runs) instead (paper §6.1).
+    /// pool each layer's ESD over the files (runs) instead (paper §6.1). --phase also fits
+    /// the MP bulks (mp_softrank, num_spikes).
     ///
     /// Example: weightscope track ckpts/epoch_*.safetensors -o track.csv --phase
     Track(TrackArgs),
