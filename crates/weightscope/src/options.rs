@@ -116,6 +116,7 @@ impl Options {
 /// How to correct finite-size "fingers" (a few huge eigenvalues that inflate α).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum FixFingers {
     /// Drop the top eigenvalues while α falls by more than 1 (at most 10).
     ClipXmax,

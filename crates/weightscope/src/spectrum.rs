@@ -28,19 +28,27 @@ use serde::{Deserialize, Serialize};
 /// How to compute the eigenvalues.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Solver {
-    /// Gram + symmetric eigenvalues, with an SVD when λmin < 1e-11·λmax.
+    /// Gram matrix + symmetric eigenvalues; SVD when the spectrum spans > 1e11.
+    ///
+    /// The SVD is used when λmin < [`AUTO_SVD_RATIO`]·λmax.
     #[default]
     Auto,
-    /// Always Gram + symmetric eigenvalues (fastest; small eigenvalues only to ≈ ε·λmax).
+    /// Always Gram + symmetric eigenvalues (fastest; small λ only to ~1e-16·λmax).
+    ///
+    /// The small eigenvalues are accurate only to ≈ ε·λmax.
     Gram,
-    /// Always singular values of W (slowest; full relative accuracy).
+    /// Always the singular values of W (slowest; exact small λ).
+    ///
+    /// Full relative accuracy.
     Svd,
 }
 
 /// Working precision of the eigen-solver. The weights are read as f64 either way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Precision {
     /// Double precision: agrees with weightwatcher (which uses float64 LAPACK) to ~1e-12.
     #[default]

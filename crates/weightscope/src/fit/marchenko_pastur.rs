@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 /// Which MP fitting method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum MpMethod {
     /// KS fit of the MP CDF to the bulk below its own edge (default).
     #[default]

@@ -25,11 +25,14 @@ use serde::{Deserialize, Serialize};
 /// Which tool's variant of the Clauset–Shalizi–Newman fit to reproduce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum PlMethod {
-    /// weightwatcher 0.7.x `WWFit` (the default, so numbers agree with what users have).
+    /// weightwatcher 0.7.x (WWFit): the default, numbers match weightwatcher.
     #[default]
     Ww,
-    /// the `powerlaw` package (Alstott et al.), analytic MLE.
+    /// the `powerlaw` package: unique xmin candidates, two-sided KS.
+    ///
+    /// The `powerlaw` package of Alstott et al., analytic MLE.
     Powerlaw,
 }
 

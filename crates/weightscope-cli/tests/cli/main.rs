@@ -1,4 +1,8 @@
-//! The command line as a user meets it: exit codes, outputs, determinism, resume, inputs.
+//! The command line as a user meets it: exit codes, outputs, determinism, resume, inputs;
+//! and, in [`golden`], every writer's output against the committed golden files. One test
+//! harness (one binary to link) for the crate.
+
+mod golden;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,7 +16,7 @@ fn example() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/mnist-cnn/model.safetensors")
 }
 
-fn tmpdir(tag: &str) -> PathBuf {
+pub(crate) fn tmpdir(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("weightscope-cli-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
@@ -546,4 +550,173 @@ fn report_is_one_self_contained_html_file_the_same_for_any_thread_count() {
         html.matches("xmlns=\"http://www.w3.org/2000/svg\"").count()
     );
     assert!(!html.contains("<script src") && !html.contains("<link"));
+}
+
+/// The reader of stdout goes away before anything is written (`weightscope analyze m | head`
+/// that quit at once): the program ends quietly with 0, and still writes its files.
+#[test]
+fn a_closed_stdout_ends_quietly_with_0() {
+    use std::process::Stdio;
+    let d = tmpdir("epipe");
+    let csv = d.join("d.csv");
+    for args in [
+        vec!["analyze".into(), example(), "--csv".into(), csv.clone()],
+        vec!["describe".into(), example()],
+    ] {
+        let mut child = bin()
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(!stderr.contains("error"), "{args:?}: {stderr}");
+    }
+    assert_eq!(std::fs::read_to_string(&csv).unwrap().lines().count(), 6);
+}
+
+/// The reader takes the first line and goes (`| head -1`).
+#[test]
+fn a_reader_that_stops_after_one_line_ends_it_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let mut child = bin()
+        .arg("analyze")
+        .arg(example())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(!line.is_empty());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn xmax_with_fix_fingers_clip_xmax_is_a_usage_error() {
+    for cmd in ["analyze", "plot", "report", "track", "rank"] {
+        let mut c = bin();
+        c.arg(cmd).arg(example());
+        if cmd != "analyze" {
+            c.args(["-o", "/no/such/dir/out"]);
+        }
+        let out = run(c.args(["--xmax", "2", "--fix-fingers", "clip-xmax"]));
+        assert_eq!(out.status.code(), Some(2), "{cmd}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("cannot be used with"), "{cmd}: {stderr}");
+        assert!(
+            stderr.contains("--fix-fingers clip-xmax"),
+            "{cmd}: {stderr}"
+        );
+        assert!(stderr.contains("Usage:"), "{cmd}: {stderr}");
+        assert!(out.stdout.is_empty());
+    }
+    // Either alone, or with xmin-peak, is fine.
+    let out = run(bin().arg("analyze").arg(example()).args([
+        "-q",
+        "--xmax",
+        "2",
+        "--fix-fingers",
+        "xmin-peak",
+    ]));
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn resume_without_an_output_file_is_a_usage_error() {
+    let out = run(bin().arg("analyze").arg(example()).arg("--resume"));
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--csv") && stderr.contains("--json"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Usage:"), "{stderr}");
+}
+
+#[test]
+fn track_compare_and_rank_take_the_analysis_options() {
+    let d = tmpdir("shared");
+    for (k, step) in [(0.0, 1), (4.0, 2)] {
+        let dir = d.join(format!("epoch_{step}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let w: Vec<f64> = pseudo_random(80 * 40, 31)
+            .iter()
+            .enumerate()
+            .map(|(i, x)| x + k * ((i / 40) as f64 / 80.0 - 0.5))
+            .collect();
+        std::fs::write(dir.join("fc.npy"), npy(&[80, 40], &w)).unwrap();
+    }
+    let (e1, e2) = (d.join("epoch_1"), d.join("epoch_2"));
+    let csv_col = |path: &Path, name: &str| -> Vec<String> {
+        let text = std::fs::read_to_string(path).unwrap();
+        let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+        let i = header.iter().position(|h| *h == name).unwrap();
+        text.lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(i).unwrap().to_string())
+            .collect()
+    };
+
+    // track --mp-fit fills the MP soft rank (without --phase: no phase).
+    for (flags, softrank) in [(vec![], false), (vec!["--mp-fit"], true)] {
+        let out = run(bin()
+            .arg("track")
+            .args([&e1, &e2])
+            .args(&flags)
+            .arg("-o")
+            .arg(d.join("t.csv")));
+        assert_eq!(out.status.code(), Some(0), "{flags:?}");
+        let sr = csv_col(&d.join("t.csv"), "mp_softrank");
+        assert!(
+            sr.iter().all(|s| s.is_empty() != softrank),
+            "{flags:?}: {sr:?}"
+        );
+        assert!(csv_col(&d.join("t.csv"), "phase")
+            .iter()
+            .all(|s| s.is_empty()));
+    }
+
+    // compare --normalize: eigenvalues of WᵀW/N, so λmax divided by N = 80.
+    let mut lmax = Vec::new();
+    for flags in [vec![], vec!["--normalize", "--mp-fit", "--threads", "1"]] {
+        let out = run(bin()
+            .arg("compare")
+            .args([&e1, &e2])
+            .args(&flags)
+            .arg("-o")
+            .arg(d.join("c.csv")));
+        assert_eq!(out.status.code(), Some(0), "{flags:?}");
+        lmax.push(
+            csv_col(&d.join("c.csv"), "lambda_max_base")[0]
+                .parse::<f64>()
+                .unwrap(),
+        );
+    }
+    assert!((lmax[0] / lmax[1] - 80.0).abs() < 1e-9, "{lmax:?}");
+
+    // rank takes them too (it took none before).
+    let out = run(bin()
+        .arg("rank")
+        .args([&e1, &e2])
+        .args(["--layers", "fc", "--normalize", "--mp-fit", "-o"])
+        .arg(d.join("r.csv")));
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        std::fs::read_to_string(d.join("r.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        3
+    );
 }

@@ -13,15 +13,10 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use super::tmpdir;
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("weightscope-golden-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 /// Run the binary from the repository root (so paths in the outputs are relative and the
@@ -126,7 +121,7 @@ fn check(name: &str, got: &[u8]) {
 
 /// `analyze` with `args`, checking stdout, CSV and JSON against `<tag>.{txt,csv,json}`.
 fn analyze(tag: &str, args: &[&str]) {
-    let dir = tmpdir(tag);
+    let dir = tmpdir(&format!("golden-{tag}"));
     let (csv, json) = (dir.join("d.csv"), dir.join("d.json"));
     let mut all = vec!["analyze"];
     all.extend(args);
@@ -195,7 +190,7 @@ fn fixture_lora() {
 
 #[test]
 fn track_compare_rank_describe() {
-    let dir = tmpdir("series");
+    let dir = tmpdir("golden-series");
     let out = |f: &str| dir.join(f).to_str().unwrap().to_string();
     let stdout = run(&[
         "track",

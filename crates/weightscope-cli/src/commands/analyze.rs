@@ -1,0 +1,78 @@
+//! `weightscope analyze`: every layer's metrics, as a table and a summary, CSV and JSON.
+
+use super::{exit_code, print, write_plots};
+use crate::cli::AnalyzeArgs;
+use crate::journal::{self, Journal};
+use crate::progress::{self, Done};
+use anyhow::{bail, Result};
+use std::process::ExitCode;
+use weightscope::{formats, LayerResult, Status};
+use weightscope_report as report;
+
+pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
+    let mut opts = args.analysis.options()?;
+    opts.keep_esd = args.plots.is_some();
+
+    let path = &args.input.model;
+    let src = formats::open(path)?;
+    let source = path.display().to_string();
+    if opts.filter.is_some() && weightscope::analyze::plan(src.as_ref(), &opts).is_empty() {
+        bail!(
+            "--layers {} matches no tensor of {} (see `weightscope describe`)",
+            args.analysis.select.layers.as_deref().unwrap_or(""),
+            path.display()
+        );
+    }
+
+    let journal_path = args.json.as_ref().or(args.csv.as_ref());
+    let journal_path = journal_path.and_then(|p| journal::path_beside(p));
+    let header = journal::header(&source, &opts)?;
+    let done = match (&journal_path, args.resume) {
+        (Some(j), true) => journal::load(j, &header)?,
+        (None, true) => bail!("--resume needs --json or --csv (the journal sits beside it)"),
+        (_, false) => Done::new(),
+    };
+    let journal = match journal_path {
+        Some(j) => Some(Journal::create(j, &header, &done)?),
+        None => None,
+    };
+    let record = |r: &LayerResult| {
+        if let Some(j) = &journal {
+            j.record(r);
+        }
+    };
+    let report = progress::analyze(src.as_ref(), &source, &opts, done, Some(&record))?;
+
+    let mut text = String::new();
+    if !args.quiet {
+        text += &report::layer_table(&report);
+        text += "\n";
+    }
+    text += &report::summary_text(&report);
+    let printed = print(&text);
+    if let Some(p) = &args.csv {
+        report::write_atomic(p, &report::to_csv(&report)?)?;
+    }
+    if let Some(p) = &args.json {
+        report::write_atomic(p, &report::to_json(&report)?)?;
+    }
+    if let Some(j) = journal {
+        j.remove();
+    }
+    if let Some(dir) = &args.plots {
+        let missing = report
+            .layers
+            .iter()
+            .filter(|r| r.status != Status::Error && r.esd.is_none())
+            .count();
+        if missing > 0 {
+            eprintln!(
+                "note: {missing} layer(s) resumed from the journal have no eigenvalues kept; \
+                 their plots are skipped (run without --resume to plot them)"
+            );
+        }
+        write_plots(&report, dir, &args.plot_format)?;
+    }
+    printed?;
+    Ok(exit_code(&report))
+}

@@ -1,0 +1,29 @@
+//! `weightscope compare`: a fine-tuned model against its base, layer by layer.
+
+use super::print;
+use crate::cli::CompareArgs;
+use anyhow::Result;
+use std::fmt::Write;
+use std::process::ExitCode;
+use weightscope::compare::compare;
+use weightscope_report as report;
+
+pub fn run(args: CompareArgs) -> Result<ExitCode> {
+    let opts = args.analysis.options()?;
+    let rows = compare(&args.base, &args.tuned, &opts)?;
+    let mut text = String::new();
+    for r in &rows {
+        writeln!(
+            text,
+            "{:<50} Δα {:>8}  ESD distance {:.4}  α(ΔW) {}",
+            r.longname,
+            r.d_alpha().map_or("-".into(), |d| format!("{d:+.3}")),
+            r.esd_distance,
+            r.delta.alpha.map_or("-".into(), |a| format!("{a:.3}"))
+        )?;
+    }
+    let printed = print(&text);
+    report::write_atomic(&args.output, &report::compare_csv(&rows)?)?;
+    printed?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,61 @@
+//! `weightscope rank`: models side by side, and their metrics' correlation with accuracy.
+
+use super::print;
+use crate::cli::RankArgs;
+use anyhow::{bail, Context, Result};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use weightscope_report as report;
+
+pub fn run(args: RankArgs) -> Result<ExitCode> {
+    let opts = args.analysis.options()?;
+    let reports = args
+        .models
+        .iter()
+        .map(|m| weightscope::analyze(m, &opts))
+        .collect::<Result<Vec<_>, _>>()?;
+    let accuracy = match &args.accuracy {
+        None => None,
+        Some(p) => Some(read_accuracy(p, &args.models)?),
+    };
+    let (models, corr) = report::rank_csv(&reports, accuracy.as_deref())?;
+    let mut printed = print(&String::from_utf8_lossy(&models));
+    report::write_atomic(&args.output, &models)?;
+    if accuracy.is_some() {
+        let mut name = args.output.file_name().unwrap_or_default().to_os_string();
+        name.push(".corr.csv");
+        let cpath = args.output.with_file_name(name);
+        printed = printed.and_then(|()| print(&String::from_utf8_lossy(&corr)));
+        report::write_atomic(&cpath, &corr)?;
+    }
+    printed?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The accuracy of each model from a CSV of model,accuracy (a header line is skipped).
+fn read_accuracy(p: &Path, models: &[PathBuf]) -> Result<Vec<f64>> {
+    let text =
+        std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+    let mut map = HashMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let Some((m, a)) = line.rsplit_once(',') else {
+            continue;
+        };
+        match a.trim().parse::<f64>() {
+            Ok(v) => {
+                map.insert(m.trim().to_string(), v);
+            }
+            Err(_) if i == 0 => {} // header
+            Err(_) => bail!("{}: line {}: '{a}' is not a number", p.display(), i + 1),
+        }
+    }
+    models
+        .iter()
+        .map(|m| {
+            map.get(&m.display().to_string())
+                .copied()
+                .with_context(|| format!("{}: no accuracy for {}", p.display(), m.display()))
+        })
+        .collect()
+}
