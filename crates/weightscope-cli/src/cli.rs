@@ -4,6 +4,7 @@ use anyhow::Result;
 use clap::error::ErrorKind;
 use clap::{ArgGroup, Args, CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
+use weightscope::columns::Group;
 use weightscope::fit::{MpMethod, PlMethod};
 use weightscope::layers::LayerOptions;
 use weightscope::spectrum::{Precision, Solver};
@@ -25,6 +26,21 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The columns of `--csv`, by the option that adds them, from the column registry.
+fn columns_help() -> String {
+    let mut s =
+        String::from("Columns of --csv (see the README's Columns table for their meaning):\n");
+    for g in Group::ALL {
+        let names: Vec<&str> = g.columns().map(|c| c.name).collect();
+        let by = match g.option() {
+            "" => "always".to_string(),
+            o => o.to_string(),
+        };
+        s.push_str(&format!("  {by}: {}\n", names.join(", ")));
+    }
+    s
+}
+
 #[derive(Subcommand)]
 pub enum Command {
     /// Analyse every layer: ESD, power-law fit, norms, ranks, entropy; table + summary.
@@ -33,7 +49,7 @@ pub enum Command {
     ///   weightscope analyze model.safetensors
     ///   weightscope analyze ./hf-model-folder --csv details.csv --json details.json
     ///   weightscope analyze model.safetensors --layers 'attn,/mlp\.(up|down)/,3'
-    #[command(verbatim_doc_comment)]
+    #[command(verbatim_doc_comment, after_long_help = columns_help())]
     Analyze(AnalyzeArgs),
     /// Plot each layer's spectrum and the model's metrics by depth, as SVG and PNG files.
     ///
