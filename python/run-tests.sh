@@ -25,6 +25,8 @@ if [[ ! -x "$env/bin/python" ]]; then
     exit 2
 fi
 
+# The maturin build backend runs the `maturin` binary from PATH: the venv's.
+export PATH="$env/bin:$PATH"
 start=$SECONDS
 # --no-build-isolation: build with the venv's pinned maturin (no download); --no-deps: numpy
 # and pandas are already pinned there.
