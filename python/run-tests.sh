@@ -8,8 +8,9 @@
 # the venv named by WEIGHTSCOPE_TEST_VENV (a venv with numpy, pandas, pytest, maturin,
 # safetensors and optionally torch). The extension is built in release mode (the analysis
 # is ~10-50x slower in a debug build) with the cargo target dir of the workspace
-# (CARGO_TARGET_DIR if set). Set WEIGHTSCOPE_CLI to a weightscope binary to also compare
-# with the CLI's CSV for more option sets (the golden CSVs are always compared).
+# (CARGO_TARGET_DIR if set). Set WEIGHTSCOPE_CLI to a weightscope binary built from this
+# same checkout to also compare with the CLI's CSV for more option sets (the golden CSVs are
+# always compared; a binary from another branch may have other columns).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -307,3 +307,39 @@ impl TensorSource for PySource {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_floats_in_either_byte_order() {
+        let x = [1.5f64, -2.25, 0.0];
+        let le64: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let be32: Vec<u8> = x.iter().flat_map(|v| (*v as f32).to_be_bytes()).collect();
+        let le16: Vec<u8> = x
+            .iter()
+            .flat_map(|v| half::f16::from_f64(*v).to_le_bytes())
+            .collect();
+        assert_eq!(decode(&le64, "<f8", 3).unwrap(), x);
+        assert_eq!(decode(&be32, ">f4", 3).unwrap(), x);
+        assert_eq!(decode(&le16, "<f2", 3).unwrap(), x);
+    }
+
+    #[test]
+    fn rejects_wrong_sizes_and_types() {
+        assert!(decode(&[0u8; 8], "<f4", 3)
+            .unwrap_err()
+            .contains("needs 12"));
+        assert!(decode(&[0u8; 8], "<i8", 1).unwrap_err().contains("float16"));
+        assert!(decode(&[0u8; 8], "f8", 1).is_err());
+    }
+
+    #[test]
+    fn dtype_names() {
+        assert_eq!(parse_dtype("torch.bfloat16"), DType::BF16);
+        assert_eq!(parse_dtype("float32"), DType::F32);
+        assert_eq!(parse_dtype("F16"), DType::F16);
+        assert_eq!(parse_dtype("int64"), DType::Other("int64".into()));
+    }
+}
