@@ -1,0 +1,28 @@
+"""weightscope: diagnose trained neural networks from their weights alone, with random
+matrix theory (Martin & Mahoney). The numbers are weightwatcher 0.7.7's, computed by a Rust
+core many times faster.
+
+>>> import weightscope as ws
+>>> details = ws.analyze("model.safetensors")      # or a torch.nn.Module, a state dict, ...
+>>> ws.summary(details)["alpha"]
+
+``analyze`` returns a pandas DataFrame with exactly the columns of the command line's CSV for
+the same options; ``analyze_report`` also returns the model summary and the skipped tensors.
+"""
+
+from ._analyze import OPTIONS, Report, analyze, analyze_report, columns, summary
+from ._native import __version__
+from .errors import Error, OptionError, ReadError
+
+__all__ = [
+    "OPTIONS",
+    "Error",
+    "OptionError",
+    "ReadError",
+    "Report",
+    "__version__",
+    "analyze",
+    "analyze_report",
+    "columns",
+    "summary",
+]

@@ -1,0 +1,51 @@
+"""Type stubs of the native module ``weightscope._native`` (crates/weightscope-python)."""
+
+import os
+from typing import Any, Callable
+
+from typing_extensions import TypeAlias
+
+__version__: str
+
+class Error(Exception):
+    """Base class of weightscope's errors."""
+
+class ReadError(Error):
+    """A checkpoint or tensor could not be read (the message names the file and the tensor)."""
+
+class OptionError(Error):
+    """A bad option: an unknown name, a value of the wrong type, a layers filter that matches
+    nothing."""
+
+_Progress: TypeAlias = Callable[[float, float, str], Any]
+
+def analyze_path(
+    path: str | os.PathLike[str],
+    options: dict[str, Any] | None = None,
+    progress: _Progress | None = None,
+    want_json: bool = False,
+) -> dict[str, Any]:
+    """Analyse a checkpoint file or model folder. Returns a dict with ``columns``, ``kinds``
+    ("int"/"float"/"text"), ``rows``, ``summary``, ``skipped``, ``source``, ``format``,
+    ``files``, ``version`` and ``json`` (None unless ``want_json``)."""
+
+def analyze_tensors(
+    names: list[str],
+    shapes: list[list[int]],
+    dtypes: list[str],
+    fetch: Callable[[int], Any],
+    options: dict[str, Any] | None = None,
+    progress: _Progress | None = None,
+    source: str = "<python>",
+    want_json: bool = False,
+) -> dict[str, Any]:
+    """Analyse tensors held by Python. ``fetch(i)`` returns tensor i as a numpy
+    float16/32/64 array or a ``(bytes, "<f4")`` pair; it is called from worker threads (with
+    the GIL taken), one tensor at a time, only for tensors that are analysed."""
+
+def columns() -> list[dict[str, Any]]:
+    """The column registry: dicts with name, option (None for the default columns), kind,
+    meaning."""
+
+def option_names() -> list[str]:
+    """The option names ``analyze_*`` accept."""
