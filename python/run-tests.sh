@@ -31,6 +31,10 @@ export PATH="$env/bin:$PATH"
 start=$SECONDS
 # --no-build-isolation: build with the venv's pinned maturin (no download); --no-deps: numpy
 # and pandas are already pinned there.
+# The dev profile (dependencies at opt-level 3: see Cargo.toml) reuses the dependencies
+# `cargo test` built, where a release build (thin LTO) would take ~12 min more on 2 cores; the
+# test models are small. A user's `pip install ./python` builds in release.
+export MATURIN_PEP517_ARGS="${MATURIN_PEP517_ARGS:---profile dev}"
 "$env/bin/python" -m pip install --disable-pip-version-check --no-input \
     --no-build-isolation --no-deps --force-reinstall ./python >&2
 echo "run-tests: built and installed the package in $((SECONDS - start)) s" >&2
