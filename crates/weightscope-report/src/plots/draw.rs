@@ -2,7 +2,10 @@
 //! curves can be clipped and simplified), a legend placed where it hides the least data, and
 //! the two outputs: SVG (made compact) and PNG (text drawn here, see [`PngBackend`]).
 
-use super::*;
+use super::figure::{Figure, LegendPos, Marker, Rgb, Series, DARK};
+use super::ticks::ticks;
+use super::{ImageFormat, HEIGHT, WIDTH};
+use crate::{Error, Result};
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
 use plotters::coord::Shift;
 use plotters::prelude::*;
