@@ -151,7 +151,7 @@ pub fn model_figure(report: &Report, kind: ModelPlot) -> Figure {
             series.push(Series::Key {
                 color: DARK,
                 marker: warning_marker(w),
-                label: text.into(),
+                label: text,
             });
         }
     }

@@ -136,7 +136,7 @@ mod tests {
 
     #[test]
     fn fmt_sig_keeps_significant_digits_and_drops_trailing_zeros() {
-        assert_eq!(fmt_sig(3.14159, 3), "3.14");
+        assert_eq!(fmt_sig(1.23456, 3), "1.23");
         assert_eq!(fmt_sig(0.012345, 2), "0.012");
         assert_eq!(fmt_sig(2.5, 4), "2.5");
         assert_eq!(fmt_sig(-0.5, 2), "-0.5");
