@@ -2,7 +2,18 @@
 //! Figs. 1, 18 and 19), one line per layer, points coloured by phase when phases were
 //! classified; and the model's mean α and α̂ against step.
 
-use super::*;
+use super::data::{finite_max, finite_min};
+use super::figure::{
+    fit_name, phase_color, Axis, Figure, LegendPos, Marker, Rgb, Series, BLUE_, ORANGE,
+};
+use super::model::{hline, model_name, threshold_lines};
+use super::{render, ImageFormat};
+use crate::{Error, Result};
+use rayon::prelude::*;
+use std::path::{Path, PathBuf};
+use weightscope::columns::col;
+use weightscope::diagnose::phase::Phase;
+use weightscope::{LayerResult, Report};
 
 /// Most layers drawn in one track figure (the rest are named in the subtitle).
 pub const MAX_TRACK_LAYERS: usize = 12;
