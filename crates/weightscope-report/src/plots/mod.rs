@@ -61,8 +61,11 @@ pub fn render(fig: &Figure, format: ImageFormat) -> Result<Vec<u8>> {
 
 /// Image format of a plot file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum ImageFormat {
+    /// SVG, vector graphics.
     Svg,
+    /// PNG, a bitmap.
     Png,
 }
 
