@@ -1,6 +1,6 @@
-//! The results of an analysis: one [`LayerResult`] per analysed matrix (a row of the details
-//! table), the tensors skipped and why, and the [`Report`] that holds them with the options and
-//! the summary. Column names are weightwatcher's; [`crate::columns`] defines each column once.
+//! The results of a layer: one [`LayerResult`] per analysed matrix (a row of the details
+//! table), and the tensors skipped and why. Column names are weightwatcher's;
+//! [`crate::columns`] defines each column once. [`crate::report`] holds them for a model.
 
 use crate::diagnose::eigenvectors::VectorColumns;
 use crate::diagnose::phase::{Phase, PhaseEvidence};
@@ -11,8 +11,6 @@ use crate::fit::detx::DetX;
 use crate::fit::marchenko_pastur::MpFit;
 use crate::fit::universality::UniversalityClass;
 use crate::layers::LayerPlan;
-use crate::options::Options;
-use crate::summary::Summary;
 use serde::{Deserialize, Serialize};
 
 /// Outcome of a layer.
@@ -227,28 +225,4 @@ pub struct SkippedLayer {
     pub longname: String,
     pub shape: Vec<usize>,
     pub reason: String,
-}
-
-/// The result of `analyze`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Report {
-    /// weightscope version that produced it.
-    pub weightscope: String,
-    /// What was analysed, as given.
-    pub source: String,
-    pub format: String,
-    pub files: Vec<String>,
-    pub options: Options,
-    pub summary: Summary,
-    pub layers: Vec<LayerResult>,
-    pub skipped: Vec<SkippedLayer>,
-}
-
-/// What `describe` shows: the plan, no maths.
-#[derive(Debug, Clone, Serialize)]
-pub struct Description {
-    pub source: String,
-    pub format: String,
-    pub files: Vec<String>,
-    pub layers: Vec<LayerPlan>,
 }
