@@ -286,16 +286,7 @@ pub fn report_html(report: &Report) -> Result<String> {
         "<p class=\"meta\">options: {}</p>",
         escape(&flags.join(" · "))
     );
-    let over = report
-        .layers
-        .iter()
-        .filter(|r| r.warning == Warning::OverTrained)
-        .count();
-    let under = report
-        .layers
-        .iter()
-        .filter(|r| r.warning == Warning::UnderTrained)
-        .count();
+    let (over, under) = Warning::counts(&report.layers);
     let card = |h: &mut String, v: String, label: &str| {
         let _ = write!(
             h,

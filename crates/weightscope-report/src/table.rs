@@ -124,16 +124,7 @@ pub fn summary_text(report: &Report) -> String {
         let parts: Vec<String> = s.phases.iter().map(|(p, n)| format!("{n} {p}")).collect();
         out.push_str(&format!("  phases: {}\n", parts.join(", ")));
     }
-    let over = report
-        .layers
-        .iter()
-        .filter(|r| r.warning == Warning::OverTrained)
-        .count();
-    let under = report
-        .layers
-        .iter()
-        .filter(|r| r.warning == Warning::UnderTrained)
-        .count();
+    let (over, under) = Warning::counts(&report.layers);
     out.push_str(&format!(
         "  warnings: {over} over-trained (α < {ALPHA_OVER_TRAINED}), {under} under-trained (α > {ALPHA_UNDER_TRAINED})\n"
     ));

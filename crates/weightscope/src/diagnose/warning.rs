@@ -48,6 +48,12 @@ impl Warning {
     pub fn is_none(&self) -> bool {
         *self == Warning::None
     }
+
+    /// How many rows are flagged over-trained and under-trained.
+    pub fn counts(rows: &[crate::LayerResult]) -> (usize, usize) {
+        let count = |w| rows.iter().filter(|r| r.warning == w).count();
+        (count(Warning::OverTrained), count(Warning::UnderTrained))
+    }
 }
 
 #[cfg(test)]
