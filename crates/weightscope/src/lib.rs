@@ -3,9 +3,11 @@
 //!
 //! The pipeline, one module per stage:
 //! [`formats`] (read tensors lazily) → [`layers`] (tensors to matrices) → [`spectrum`]
-//! (eigenvalues of WᵀW) → [`fit`] (power law of the tail) → [`diagnose`] (metrics, warnings)
-//! → [`report`] (table, CSV, JSON, plots, HTML report). [`analyze()`] runs it all on a
-//! checkpoint path.
+//! (eigenvalues of WᵀW) → [`fit`] (power law of the tail, alternatives, MP bulk) →
+//! [`diagnose`] (metrics, warnings, phases) → a [`Report`] of [`LayerResult`] rows, whose
+//! columns the registry [`columns`] defines once. [`analyze()`] runs it all on a checkpoint
+//! path; the writers (table, CSV, JSON, plots, HTML) are the `weightscope-report` crate's.
+//! The data model: [`options`], [`result`], [`report`], [`summary`].
 //!
 //! ```no_run
 //! let report = weightscope::analyze(std::path::Path::new("model.safetensors"), &Default::default())?;

@@ -20,7 +20,7 @@ use crate::options::{FixFingers, Options};
 use crate::result::{FingersResult, LayerResult, PhaseResult, Status};
 use faer::Mat;
 
-/// Everything [`analyze_layer`] reports, from a layer's ESD: `evals` ascending (already
+/// Everything [`crate::analyze::analyze_layer`] reports, from a layer's ESD: `evals` ascending (already
 /// divided by N under `--normalize`), the hard-rank loss, and the layer's matrices for the
 /// analyses that need more than eigenvalues (`--randomize`, `--vectors`; empty skips them).
 /// Also used for ESDs pooled over an ensemble of runs (§6.1). No I/O.
