@@ -169,7 +169,7 @@ def test_watcher_plot(tmp_path):
 
 
 class _Dataset(torch.utils.data.Dataset):
-    def __init__(self, n: int = 64) -> None:
+    def __init__(self, n: int) -> None:
         self.items = [
             {"x": x, "labels": y} for xb, yb in batches(n // 8, 8) for x, y in zip(xb, yb)
         ]
@@ -181,7 +181,7 @@ class _Dataset(torch.utils.data.Dataset):
         return self.items[i]
 
 
-def _trainer(tmp_path, cb, max_steps: int = 4, **kw):
+def _trainer(tmp_path, cb, max_steps: int = 4, n: int = 64, **kw):
     transformers = pytest.importorskip("transformers")
     # transformers' Trainer needs accelerate (transformers[torch]).
     pytest.importorskip("accelerate")
@@ -200,7 +200,7 @@ def _trainer(tmp_path, cb, max_steps: int = 4, **kw):
     model = Net()
     callbacks_ = [cb] if cb is not None else None
     return transformers.Trainer(
-        model=model, args=args, train_dataset=_Dataset(), callbacks=callbacks_
+        model=model, args=args, train_dataset=_Dataset(n), callbacks=callbacks_
     )
 
 
@@ -230,6 +230,22 @@ def test_trainer_callback(tmp_path):
         assert close(logged[-1][f"weightscope/alpha/{name}"], a)
     h = cb.history
     assert len(h) == 2 * 3 and h["step"].tolist() == [2, 2, 2, 4, 4, 4]
+
+
+def test_trainer_callback_every_epoch(tmp_path):
+    """every_epoch: analysed at each epoch's end (2 steps an epoch here), into the record the
+    trainer logged at that step."""
+    pytest.importorskip("transformers")
+    cb = callbacks.WeightscopeTrainerCallback(every=None, every_epoch=True)
+    trainer = _trainer(tmp_path, cb, max_steps=5, n=16)
+    trainer.train()
+    logged = [e for e in trainer.state.log_history if "weightscope/alpha_mean" in e]
+    # Epoch ends at steps 2, 4 and 5 (max_steps ends the third epoch).
+    assert [e["step"] for e in logged] == [2, 4, 5]
+    assert all("loss" in e for e in logged)
+    assert cb.summary_history["step"].tolist() == [2, 4, 5]
+    for e, a in zip(logged, cb.summary_history["alpha_mean"]):
+        assert close(e["weightscope/alpha_mean"], a)
 
 
 def test_trainer_callback_attach_reaches_other_callbacks(tmp_path):

@@ -270,31 +270,37 @@ def _trainer_callback() -> type:
         def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
             if self.every_epoch:
                 self._analyse(state, control, kwargs.get("model"))
+                # The trainer logs a step once: if it has logged this one (logging_steps),
+                # the metrics go into that record now.
+                last = state.log_history[-1] if state.log_history else None
+                if last is not None and last.get("step") == state.global_step:
+                    self._flush(state)
             return control
 
         def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any):
             if self._pending is None:
                 return control
-            metrics, self._pending = self._pending, None
-            if logs is not None:
-                logs.update(metrics)
-            # Trainer.log appended a copy of `logs` (with "step") before calling us.
-            if state.log_history and state.log_history[-1].get("step") == state.global_step:
-                state.log_history[-1].update(metrics)
-            else:
-                state.log_history.append({**metrics, "step": state.global_step})
+            if self.last_step == state.global_step and logs is not None:
+                logs.update(self._pending)
+            self._flush(state)
             return control
 
         def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
-            # An analysis the trainer did not log (it had logged that step already).
-            if self._pending is not None:
-                metrics, self._pending = self._pending, None
-                last = state.log_history[-1] if state.log_history else None
-                if last is not None and last.get("step") == self.last_step:
-                    last.update(metrics)
-                else:
-                    state.log_history.append({**metrics, "step": self.last_step})
+            self._flush(state)  # an analysis the trainer did not log
             return control
+
+        def _flush(self, state: Any) -> None:
+            """Put the pending metrics into ``state.log_history``: into the record of their
+            step if it is the last one (Trainer.log appends a copy of ``logs`` with "step"
+            before calling ``on_log``), else as a record of their own."""
+            if self._pending is None:
+                return
+            metrics, self._pending = self._pending, None
+            last = state.log_history[-1] if state.log_history else None
+            if last is not None and last.get("step") == self.last_step:
+                last.update(metrics)
+            else:
+                state.log_history.append({**metrics, "step": self.last_step})
 
     WeightscopeTrainerCallback.__module__ = __name__
     return WeightscopeTrainerCallback
