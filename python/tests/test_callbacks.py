@@ -143,9 +143,13 @@ def test_watcher_plain_loop():
 
 def test_watcher_explicit_steps_and_options():
     model = mlp()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
     watcher = callbacks.Watcher(model, every=10, layers="4")
     assert watcher.step(5) is None
     assert watcher.step(10) is not None
+    # The model is not modified: same values, no gradients, still trainable.
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert all(p.grad is None and p.requires_grad for p in model.parameters())
     assert watcher.step(20) is not None
     h = watcher.history
     assert h["step"].tolist() == [10, 20]
