@@ -123,10 +123,6 @@ class _Recorder:
         with matplotlib (an optional dependency). Saves the figure to ``path`` if given;
         returns the matplotlib Axes."""
         try:
-            import matplotlib
-
-            if ax is None and path is not None:
-                matplotlib.use("Agg")
             import matplotlib.pyplot as plt
         except ImportError as e:
             raise ImportError(
