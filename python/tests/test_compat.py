@@ -272,3 +272,19 @@ def test_zz_report_agreement():
     """Prints the largest relative difference per column over the runs above (pytest -s)."""
     for k in sorted(MAX_REL):
         print(f"max rel diff {k}: {MAX_REL[k]:.3e}")
+
+
+@needs_torch
+def test_root_module_is_a_layer():
+    """A root module that is itself a layer: id 0, name = longname = its class name."""
+    import torch
+
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(64, 32)
+    df = ww.WeightWatcher(model=lin).analyze()
+    assert list(df["layer_id"]) == [0]
+    assert list(df["name"]) == ["Linear"] and list(df["longname"]) == ["Linear"]
+    assert list(df["layer_type"]) == ["dense"]
+    # The numbers are weightscope's for the same matrix.
+    alone = ww.analyze({"w.weight": lin.weight})["alpha"].iloc[0]
+    assert df["alpha"].iloc[0] == alone

@@ -183,6 +183,11 @@ def _module_candidates(model: Any, start_ids: int) -> list[_Candidate]:
         w = getattr(module, "weight", None)
         if the_type not in _ROW_TYPES or not _analyze._is_torch_tensor(w):
             continue
+        if w.is_meta:
+            raise Error(
+                f"{longname or type(module).__name__}.weight is on the meta device and holds "
+                "no values; load the weights first"
+            )
         if longname == "":
             # FrameworkLayer's fallback: the root module's name is its class's str() up to "(".
             name = longname = str(module).split("(")[0]
@@ -413,7 +418,7 @@ def _native_options(
     """weightwatcher's keywords → weightscope's options (values checked there)."""
     opts: dict[str, Any] = {
         "min_evals": min_evals,
-        "max_evals": max_evals,
+        "max_evals": max_evals if max_evals else None,  # 0: no limit, as weightwatcher
         "max_n": max_N,
         "randomize": bool(randomize),
         "mp_fit": bool(mp_fit),
@@ -678,7 +683,8 @@ class WeightWatcher:
             if filt.skipped(c):
                 continue
             M, N, rf = _dims(c)
-            if M * rf < min_evals or (max_evals and M * rf > max_evals) or N > max_N:
+            n = M * rf if pool else M  # layer_supported's num_evals
+            if (min_evals and n < min_evals) or (max_evals and n > max_evals) or N > max_N:
                 continue
             rows.append(
                 {
@@ -689,7 +695,7 @@ class WeightWatcher:
                     "Q": N / M if M > 0 else -1,
                     "layer_type": c.layer_type,
                     "longname": c.longname,
-                    "num_evals": M * rf if pool else M,
+                    "num_evals": n,
                     "rf": rf,
                 }
             )
