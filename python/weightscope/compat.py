@@ -36,6 +36,7 @@ import math
 import numbers
 import os
 import struct
+import warnings
 from collections.abc import Mapping
 from typing import Any, Callable
 
@@ -509,8 +510,8 @@ class WeightWatcher:
     Differences from weightwatcher, on purpose: a failed power-law fit has ``status``
     ``"failed"`` and NaN ``alpha`` (weightwatcher: α = −1, warning over-trained), so
     ``get_summary``'s α means leave it out; ``sv_min`` of a pooled Conv2d layer is the true
-    minimum over its maps; weightscope's extra columns follow weightwatcher's. ``get_ESD`` is
-    not available (NotImplementedError).
+    minimum over its maps; weightscope's extra columns follow weightwatcher's. ``get_ESD``
+    is computed in Python (numpy), without ``random``.
     """
 
     def __init__(self, model: Any = None, framework: Any = None, base_model: Any = None,
@@ -671,7 +672,8 @@ class WeightWatcher:
         """weightwatcher's ``describe``: the layers ``analyze`` would analyse, without the
         maths, from the weights' shapes: ``layer_id``, ``name``, ``M``, ``N``, ``Q``,
         ``layer_type``, ``longname``, ``num_evals`` (M·rf, or M with ``pool=False``), ``rf``.
-        Not checked against weightwatcher's own ``describe`` output (no fixture)."""
+        Same columns and rows as 0.7.7's ``describe`` on the fixture modules (checked by hand
+        with weightwatcher; no recorded fixture, so CI compares with ``analyze``'s rows)."""
         given = dict(locals())
         _unsupported(given, _DESCRIBE_UNSUPPORTED)
         if ww2x:
@@ -679,13 +681,11 @@ class WeightWatcher:
         cands = _candidates(self._model(model), int(start_ids))
         filt = _Filter(layers)
         rows = []
-        for c in cands:
+        for c in _sized(cands, min_evals, max_evals, max_N, pool):
             if filt.skipped(c):
                 continue
             M, N, rf = _dims(c)
             n = M * rf if pool else M  # layer_supported's num_evals
-            if (min_evals and n < min_evals) or (max_evals and n > max_evals) or N > max_N:
-                continue
             rows.append(
                 {
                     "layer_id": c.layer_id,
@@ -703,13 +703,58 @@ class WeightWatcher:
             return pd.DataFrame(columns=[])
         return pd.DataFrame(rows)
 
-    def get_ESD(self, model: Any = None, layer: Any = None, random: bool = False,
-                params: Any = None) -> np.ndarray:  # fmt: skip
-        """Not available: weightscope's native API does not return eigenvalues yet."""
-        raise NotImplementedError(
-            "WeightWatcher.get_ESD is not available in weightscope: the native API does not "
-            "return a layer's eigenvalues yet"
-        )
+    def get_ESD(
+        self, model: Any = None, layer: Any = None, random: bool = False, params: Any = None
+    ) -> Any:
+        """weightwatcher's ``get_ESD``: the eigenvalues of W^T W of one layer (by layer id or
+        name; the first match), sorted ascending, as 0.7.7 computes them in ``get_ESD``: the
+        squared singular values of the weight matrix in float64, for a Conv2d layer those of
+        its kh·kw maps together, *without* the conv2d_norm scaling that ``analyze`` applies
+        (0.7.7's ``get_ESD`` does not normalise: a pooled Conv2d's ``lambda_max`` is half the
+        largest of these). An id or name that is not a layer gives
+        ``[]`` and a warning, as 0.7.7. ``random=True`` (a random permutation's ESD),
+        ``params``, channels-first Conv2d kernels and 3-D Conv1d weights raise
+        NotImplementedError / OptionError."""
+        if random:
+            raise NotImplementedError(
+                "WeightWatcher.get_ESD(random=True) is not available in weightscope"
+            )
+        if params is not None:
+            raise OptionError("WeightWatcher.get_ESD: params is not supported by weightscope")
+        cands = _sized(_candidates(self._model(model), 0), 8, 15000, 50000, True)
+        if isinstance(layer, numbers.Integral) and layer not in [c.layer_id for c in cands]:
+            warnings.warn(f"get_ESD: no layer with id {layer}", stacklevel=2)
+            return []
+        if type(layer) is str and layer not in [c.name for c in cands]:
+            warnings.warn(f"get_ESD: no layer named {layer!r}", stacklevel=2)
+            return []
+        filt = _Filter([layer])
+        c = next(c for c in cands if not filt.skipped(c))
+        t = c.tensor() if callable(c.tensor) else c.tensor
+        w = np.asarray(_analyze._to_numpy(t), dtype=np.float64)
+        if w.ndim == 2:
+            mats = [w]
+        elif w.ndim == 4 and w.shape[0] + w.shape[1] >= w.shape[2] + w.shape[3]:
+            mats = [w[:, :, i, j] for i in range(w.shape[2]) for j in range(w.shape[3])]
+        else:
+            raise NotImplementedError(
+                f"WeightWatcher.get_ESD: a {w.ndim}-D weight of shape {list(w.shape)} "
+                "(channels-first Conv2d or Conv1d) is not available in weightscope"
+            )
+        evals = [np.linalg.svd(m, compute_uv=False) ** 2 for m in mats]
+        return np.sort(np.concatenate(evals))
+
+
+def _sized(cands: list[_Candidate], min_evals, max_evals, max_N, pool) -> list[_Candidate]:
+    """The candidates within ``WWLayerIterator.layer_supported``'s size limits."""
+    out = []
+    for c in cands:
+        M, N, rf = _dims(c)
+        n = M * rf if pool else M
+        if (min_evals and n < min_evals) or (max_evals and n > max_evals) or N > max_N:
+            continue
+        out.append(c)
+    return out
 
 
 def _dims(c: _Candidate) -> tuple[int, int, int]:
