@@ -473,7 +473,7 @@ def _ww_frame(df: pd.DataFrame, cands: list[_Candidate]) -> pd.DataFrame:
         return pd.DataFrame(columns=[])
     idx = [int(i) for i in df["layer_id"]]
     df = df.copy()
-    df["layer_id"] = pd.array([cands[i].layer_id for i in idx], dtype="Int64")
+    df["layer_id"] = np.array([cands[i].layer_id for i in idx], dtype=np.int64)
     df["name"] = pd.Series([cands[i].name for i in idx], dtype=object, index=df.index)
     df["longname"] = pd.Series([cands[i].longname for i in idx], dtype=object, index=df.index)
     df["layer_type"] = pd.Series([cands[i].layer_type for i in idx], dtype=object, index=df.index)
