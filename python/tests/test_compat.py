@@ -23,8 +23,16 @@ FIXTURES = ROOT / "tests" / "fixtures" / "python"
 MODELS = ("cnn", "lstm", "transformer", "gpt2")
 RTOL = 1e-9
 
-HAS_TORCH = importlib.util.find_spec("torch") is not None
-HAS_SAFETENSORS = importlib.util.find_spec("safetensors") is not None
+
+def installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # ValueError: blocked in sys.modules
+        return False
+
+
+HAS_TORCH = installed("torch")
+HAS_SAFETENSORS = installed("safetensors")
 needs_torch = pytest.mark.skipif(
     not (HAS_TORCH and HAS_SAFETENSORS), reason="torch and safetensors not installed"
 )
