@@ -8,10 +8,14 @@ core many times faster.
 
 ``analyze`` returns a pandas DataFrame with exactly the columns of the command line's CSV for
 the same options; ``analyze_report`` also returns the model summary and the skipped tensors.
+
+``WeightWatcher`` is weightwatcher 0.7.7's class (``import weightscope as ww``): the same
+rows, layer ids, names and numbers (see ``weightscope.compat``).
 """
 
 from ._analyze import OPTIONS, Report, analyze, analyze_report, columns, summary
 from ._native import __version__
+from .compat import WeightWatcher
 from .errors import Error, OptionError, ReadError
 
 __all__ = [
@@ -20,6 +24,7 @@ __all__ = [
     "OptionError",
     "ReadError",
     "Report",
+    "WeightWatcher",
     "__version__",
     "analyze",
     "analyze_report",
