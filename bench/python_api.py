@@ -17,8 +17,8 @@ What it measures, on the same in-memory model (or the same path) for both tools:
   reads its RSS, runs the call once and reports (1) peak RSS during the call = VmHWM after
   minus VmRSS before (getrusage's ru_maxrss cannot be reset in-process, hence the fresh
   process; VmHWM is also reset through /proc/self/clear_refs where the kernel allows, so
-  building the input does not mask the call's peak) and (2) in a second call, the peak of ``tracemalloc`` (Python-allocator and
-  numpy allocations only: torch tensors, BLAS work space and Rust allocations are invisible
+  building the input does not mask the call's peak) and (2) in the same call, the peak of
+  ``tracemalloc`` (Python-allocator and numpy allocations only: torch tensors, BLAS work space and Rust allocations are invisible
   to it).
 * agreement: rows matched by name (weightwatcher's ``longname``; weightscope's tensor name
   without ``.weight``), max |Δα|/α over layers both gave an alpha.
@@ -82,6 +82,7 @@ def minilm_dir():
 
 def gpt2_file(out):
     """bench/out/gpt2.safetensors, the seeded heavy-tailed GPT-2-small recipe of make_checkpoints."""
+    os.makedirs(out, exist_ok=True)
     path = os.path.join(out, "gpt2.safetensors")
     spec = make_checkpoints.gpt2_spec(False)
     if make_checkpoints.existing_spec(path) != spec:
@@ -191,7 +192,8 @@ def status_kib(field):
 
 
 def child(tool, subject, kind, out):
-    """Fresh process: peak RSS of one call, then the tracemalloc peak of a second call."""
+    """Fresh process: peak RSS and tracemalloc peak of one call (tracemalloc's own bookkeeping
+    is in the RSS figure too: tens of bytes per live traced block)."""
     m = make_input(subject, kind, out)
     if tool != "weightwatcher":
         import weightscope  # noqa: F401  (imports outside the measured call, both sides)
@@ -204,12 +206,11 @@ def child(tool, subject, kind, out):
     except OSError:
         reset = False
     rss0, hwm0 = status_kib("VmRSS"), status_kib("VmHWM")
-    call(tool, m)
-    hwm1 = status_kib("VmHWM")
     tracemalloc.start()
     call(tool, m)
     _, tm_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
+    hwm1 = status_kib("VmHWM")
     return {"rss_before_kib": rss0, "hwm_before_kib": hwm0, "hwm_after_kib": hwm1,
             "peak_rss_delta_kib": hwm1 - rss0, "hwm_grew": hwm1 > hwm0, "hwm_reset": reset,
             "ru_maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
@@ -328,7 +329,9 @@ def main():
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--out", default=os.path.join(HERE, "out"))
     ap.add_argument("--ws-cli", default=os.path.join(ROOT, "target", "release", "weightscope"))
-    ap.add_argument("--skip-cli", action="store_true")
+    ap.add_argument("--part", choices=["all", "tools", "cli"], default="all",
+                    help="tools: the weightwatcher/weightscope table only; cli: the binding "
+                         "overhead only, merged with the table of an earlier --part tools run")
     ap.add_argument("--only", default=None, help="run only subjects containing this text")
     ap.add_argument("--child", nargs=3, metavar=("TOOL", "SUBJECT", "KIND"))
     args = ap.parse_args()
@@ -342,8 +345,13 @@ def main():
     busy0 = cpu_busy()
     started = datetime.datetime.now(datetime.timezone.utc)
     results = []
+    jpath = os.path.join(args.out, "python_api.json")
+    if args.part == "cli":
+        with open(jpath) as f:
+            old = json.load(f)
+        results, busy0, started = old["results"], old["busy"][0], old.get("started", started)
     for subject, kind in CASES:
-        if args.only and args.only not in subject:
+        if args.part == "cli" or (args.only and args.only not in subject):
             continue
         m = make_input(subject, kind, args.out)
         r = {"subject": subject, "kind": kind, "tools": {}}
@@ -363,7 +371,7 @@ def main():
         del m
 
     overhead = None
-    if not args.skip_cli:
+    if args.part != "tools":
         if not os.path.exists(args.ws_cli):
             log(f"[py-bench] no CLI at {args.ws_cli}: binding overhead not measured")
         else:
@@ -383,7 +391,7 @@ def main():
     lines = [
         f"weightscope {weightscope.__version__} (commit {git_head()}), weightwatcher "
         f"{weightwatcher.__version__}, torch {torch.__version__}, Python {platform.python_version()}; "
-        f"{started:%Y-%m-%d %H:%M} UTC; {os.cpu_count()} logical CPUs; other load on the CPUs "
+        f"{started if isinstance(started, str) else f'{started:%Y-%m-%d %H:%M}'} UTC; {os.cpu_count()} logical CPUs; other load on the CPUs "
         f"before/after: {busy0:.0%}/{busy1:.0%}.",
         "",
         f"Threads: OMP/OPENBLAS/MKL/RAYON_NUM_THREADS={NTHREADS}; torch {th['torch']}; "
@@ -392,7 +400,7 @@ def main():
         "Times: best (median) of N perf_counter runs of the call alone, after one warm-up, in "
         "one process. Peak RSS: VmHWM after − VmRSS before one call, each in a fresh "
         "subprocess (input built and tools imported before). tracemalloc: peak of Python/numpy "
-        "allocations in a second call in that subprocess (torch tensors, BLAS buffers and Rust "
+        "allocations in that same call (torch tensors, BLAS buffers and Rust "
         "allocations are not seen by it).",
         "",
         "| subject | input | weightwatcher s | weightscope.analyze s | ratio | "
@@ -437,9 +445,10 @@ def main():
     print(text)
     with open(os.path.join(args.out, "python_api.md"), "w") as f:
         f.write(text)
-    with open(os.path.join(args.out, "python_api.json"), "w") as f:
+    with open(jpath, "w") as f:
         json.dump({"results": results, "overhead": overhead, "threads": th,
-                   "busy": [busy0, busy1]}, f, indent=1, default=str)
+                   "busy": [busy0, busy1], "started": started if isinstance(started, str)
+                   else f"{started:%Y-%m-%d %H:%M}"}, f, indent=1, default=str)
 
 
 if __name__ == "__main__":
