@@ -71,17 +71,7 @@ pub fn model_figure(report: &Report, kind: ModelPlot) -> Figure {
     }
     let ymin = finite_min(pts.iter().map(|p| p.2)).unwrap_or(0.0);
     let ymax = finite_max(pts.iter().map(|p| p.2)).unwrap_or(1.0);
-    let (mut ylo, mut yhi) = (ymin, ymax);
-    let mut series = Vec::new();
-    if kind == ModelPlot::Alpha {
-        ylo = ylo.min(1.5);
-        yhi = yhi.max(6.5);
-        series.extend(threshold_lines(hline));
-    }
-    if kind == ModelPlot::MpSoftrank {
-        ylo = 0.0;
-        yhi = yhi.max(1.0);
-    }
+    let (ylo, yhi, mut series) = metric_y_range(kind.column().unwrap_or(""), ymin, ymax);
     let pad = 0.06 * (yhi - ylo).max(1e-9);
     let (ylo, yhi) = (ylo - pad, yhi + pad);
     // A thin line through the layers in order, when there are few enough to follow it.
@@ -252,6 +242,17 @@ fn warning_marker(w: Warning) -> Marker {
 }
 
 /// The two horizontal (or vertical) lines at weightwatcher's warning thresholds.
+/// The y range of a metric's plot, from its data range, and its reference lines: α always
+/// shows the warning thresholds (so at least 1.5–6.5), the MP soft rank starts at 0 and
+/// reaches 1 (Eqn. 11's range). Shared by the depth plots and the track plots.
+pub(super) fn metric_y_range(column: &str, lo: f64, hi: f64) -> (f64, f64, Vec<Series>) {
+    match column {
+        "alpha" => (lo.min(1.5), hi.max(6.5), threshold_lines(hline).into()),
+        "mp_softrank" => (0.0, hi.max(1.0), Vec::new()),
+        _ => (lo, hi, Vec::new()),
+    }
+}
+
 pub(super) fn threshold_lines(line: fn(f64, String) -> Series) -> [Series; 2] {
     [
         line(

@@ -6,7 +6,7 @@ use super::data::{finite_max, finite_min};
 use super::figure::{
     fit_name, phase_color, Axis, Figure, LegendPos, Marker, Rgb, Series, BLUE_, ORANGE,
 };
-use super::model::{hline, model_name, threshold_lines};
+use super::model::{metric_y_range, model_name};
 use super::{render, ImageFormat};
 use crate::{Error, Result};
 use rayon::prelude::*;
@@ -209,20 +209,11 @@ pub fn track_figure(series: &[(PathBuf, Option<u64>, Report)], metric: TrackMetr
         return f;
     }
     let all = || lines.iter().flat_map(|l| l.1.iter().map(|p| p.1));
-    let (mut ylo, mut yhi) = (
+    let (ylo, yhi, mut out) = metric_y_range(
+        metric.file_stem(),
         finite_min(all()).unwrap_or(0.0),
         finite_max(all()).unwrap_or(1.0),
     );
-    let mut out = Vec::new();
-    if metric == TrackMetric::Alpha {
-        ylo = ylo.min(1.5);
-        yhi = yhi.max(6.5);
-        out.extend(threshold_lines(hline));
-    }
-    if metric == TrackMetric::MpSoftrank {
-        ylo = 0.0;
-        yhi = yhi.max(1.0);
-    }
     let y = if log {
         Axis::log(metric.ylabel(), ylo / 1.3, yhi * 1.3)
     } else {
