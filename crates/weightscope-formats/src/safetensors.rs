@@ -10,7 +10,6 @@ use super::convert::{decode_le, elem_size};
 use super::{DType, TensorInfo, TensorSource};
 use crate::mapped::Bytes;
 use crate::{Error, Result};
-use memmap2::Mmap;
 use safetensors::tensor::Dtype;
 use std::path::{Path, PathBuf};
 
@@ -190,7 +189,8 @@ impl TensorSource for SafetensorsFile {
 
 impl SafetensorsFile {
     /// Decode bytes [s, e) of tensor `index`'s data (within its range: checked by the
-    /// header parser and the callers), then let the kernel drop their pages.
+    /// header parser and the callers), read from the file rather than through the map (see
+    /// [`Bytes::read_range`]), so that the decoded pages do not accumulate in the resident set.
     fn decode_range(&self, index: usize, s: usize, e: usize) -> Result<Vec<f64>> {
         let info = &self.tensors[index];
         if let Some(p) = &info.problem {
@@ -206,34 +206,13 @@ impl SafetensorsFile {
                 ),
             ));
         }
-        let bytes = &self.map[s..e];
-        let out = decode_le(bytes, &info.dtype)
-            .ok_or_else(|| Error::tensor(&self.path, &info.name, "cannot decode"));
-        if let Bytes::Map(m) = &self.map {
-            release_pages(m, s, e);
-        }
-        out
+        let bytes = self
+            .map
+            .read_range(s..e)
+            .map_err(|e| Error::tensor(&self.path, &info.name, e.to_string()))?;
+        decode_le(&bytes, &info.dtype)
+            .ok_or_else(|| Error::tensor(&self.path, &info.name, "cannot decode"))
     }
-}
-
-/// Tell the kernel the pages of a tensor already decoded are not needed any more, so that a
-/// checkpoint larger than RAM does not accumulate in the resident set (file-backed pages of a
-/// read-only mapping are simply dropped and re-read if touched again).
-pub(crate) fn release_pages(map: &Mmap, start: usize, end: usize) {
-    #[cfg(unix)]
-    {
-        // Whole pages inside the range only: a page shared with a neighbour stays.
-        let page = 4096;
-        let (a, b) = (start.div_ceil(page) * page, end / page * page);
-        if b > a {
-            // SAFETY: the mapping is private and read-only, so MADV_DONTNEED only discards
-            // clean pages that the kernel re-reads from the file on the next access.
-            let _ =
-                unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, a, b - a) };
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = (map, start, end);
 }
 
 /// Serialise f32 tensors (name, shape, row-major data) to safetensors bytes, in the given
