@@ -137,7 +137,7 @@ def test_path_equals_cli(tmp_path, flags, options):
 
 
 def test_report_summary_and_skipped():
-    rep = ws.analyze_report(EXAMPLE, json=True)
+    rep = ws.analyze_report(EXAMPLE)
     import json
 
     golden = json.loads((GOLDEN / "example.json").read_text())

@@ -7,13 +7,15 @@ core many times faster.
 >>> ws.summary(details)["alpha"]
 
 ``analyze`` returns a pandas DataFrame with exactly the columns of the command line's CSV for
-the same options; ``analyze_report`` also returns the model summary and the skipped tensors.
+the same options. ``Report(model, ...)`` keeps the whole analysis: the summary, the skipped
+tensors, each layer's eigenvalues (``rep.esd``), its plots (``rep.plot``, inline in Jupyter)
+and the HTML report (``rep.to_html``).
 
 ``WeightWatcher`` is weightwatcher 0.7.7's class (``import weightscope as ww``): the same
 rows, layer ids, names and numbers (see ``weightscope.compat``).
 """
 
-from ._analyze import OPTIONS, Report, analyze, analyze_report, columns, summary
+from ._analyze import OPTIONS, Plot, Report, analyze, analyze_report, columns, summary
 from ._native import __version__
 from .compat import WeightWatcher
 from .errors import Error, OptionError, ReadError
@@ -22,6 +24,7 @@ __all__ = [
     "OPTIONS",
     "Error",
     "OptionError",
+    "Plot",
     "ReadError",
     "Report",
     "WeightWatcher",

@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 import os
 import sys
+import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -31,9 +31,48 @@ _WRAPPER_KEYS = ("state_dict", "model", "model_state_dict", "module")
 Progress = Callable[[float, float, str], Any]
 
 
-@dataclass(frozen=True)
+class Plot:
+    """One plot as SVG or PNG bytes. Shown inline by Jupyter (``_repr_svg_`` /
+    ``_repr_png_``); ``save(path)`` writes it.
+
+    Attributes:
+        data: the image bytes. format: "svg" or "png". title: what it shows.
+    """
+
+    def __init__(self, data: bytes, format: str, title: str) -> None:
+        self.data = data
+        self.format = format
+        self.title = title
+
+    def _repr_svg_(self) -> str | None:
+        return self.data.decode("utf-8") if self.format == "svg" else None
+
+    def _repr_png_(self) -> bytes | None:
+        return self.data if self.format == "png" else None
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the image to ``path`` (atomically: a temporary file, then a rename)."""
+        _write_atomic(path, self.data)
+
+    def __repr__(self) -> str:
+        return f"<weightscope.Plot {self.title!r}: {self.format}, {len(self.data)} bytes>"
+
+
 class Report:
-    """The result of :func:`analyze_report`.
+    """An analysis of a model with everything the command line can make of it: the details
+    DataFrame, the summary, each layer's eigenvalues, its plots and the HTML report.
+
+    >>> rep = ws.Report(model, mp_fit=True)       # analyses the model (same inputs as analyze)
+    >>> rep.details                               # the DataFrame of ``analyze``
+    >>> rep.esd("encoder.layer.0.attention.self.query.weight")   # eigenvalues, ascending
+    >>> rep.plot("encoder.layer.0.attention.self.query.weight", "esd_loglog")  # inline
+    >>> rep.plot(kind="depth_alpha")              # a model plot: α against depth
+    >>> rep.to_html("report.html")                # the command line's --html report
+
+    Args:
+        model: as for :func:`analyze` (a path, a torch module, a state dict, arrays).
+        progress: as for :func:`analyze`.
+        **options: the command line's options with underscores (see ``weightscope.OPTIONS``).
 
     Attributes:
         details: one row per analysed matrix; the columns of the CLI's CSV.
@@ -41,17 +80,154 @@ class Report:
         skipped: the tensors not analysed and why (layer_id, longname, shape, reason).
         source: what was analysed. format: the checkpoint format ("python" for tensors held
         by Python). files: the files read. version: the weightscope version.
-        json: the full report as JSON text (with ``json=True``), else None.
     """
 
     details: pd.DataFrame
     summary: dict[str, Any]
     skipped: pd.DataFrame
-    source: str = ""
-    format: str = ""
-    files: list[str] = field(default_factory=list)
-    version: str = ""
-    json: str | None = None
+    source: str
+    format: str
+    files: list[str]
+    version: str
+
+    def __init__(
+        self, model: Any, *, progress: Progress | bool | None = None, **options: Any
+    ) -> None:
+        self._set(_run(model, progress, options, keep_esd=True))
+
+    @classmethod
+    def _from_output(cls, out: dict[str, Any]) -> Report:
+        rep = cls.__new__(cls)
+        rep._set(out)
+        return rep
+
+    def _set(self, out: dict[str, Any]) -> None:
+        self.details = _frame(out["columns"], out["kinds"], out["rows"])
+        self.summary = out["summary"]
+        self.skipped = pd.DataFrame(
+            out["skipped"], columns=["layer_id", "longname", "shape", "reason"]
+        )
+        self.source = out["source"]
+        self.format = out["format"]
+        self.files = list(out["files"])
+        self.version = out["version"]
+        self._native = out["native"]
+
+    @property
+    def json(self) -> str:
+        """The report as the command line's ``--json`` writes it."""
+        return str(self._native.json())
+
+    def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
+        """The command line's ``--json`` text; written to ``path`` when given."""
+        text = self.json
+        if path is not None:
+            _write_atomic(path, text.encode("utf-8"))
+        return text
+
+    def to_csv(self, path: str | os.PathLike[str] | None = None) -> str:
+        """The command line's ``--csv`` text (the same bytes); written to ``path`` when given."""
+        text = str(self._native.csv())
+        if path is not None:
+            _write_atomic(path, text.encode("utf-8"))
+        return text
+
+    def to_html(self, path: str | os.PathLike[str] | None = None) -> str:
+        """The self-contained HTML report of the command line's ``--html`` (summary, table,
+        every plot inline); written to ``path`` when given."""
+        text = str(self._native.html())
+        if path is not None:
+            _write_atomic(path, text.encode("utf-8"))
+        return text
+
+    def esd(self, layer: int | str | None = None, *, row: int | None = None) -> np.ndarray | None:
+        """The eigenvalues of WᵀW (ascending, as analysed: after ``normalize`` or conv
+        scaling when those options apply) of one layer, or None for a row without a spectrum
+        (status "error").
+
+        Args:
+            layer: the ``layer_id`` (int) or the ``longname`` / ``name`` (str) of a row.
+            row: instead of ``layer``, the row's position in ``details`` (for layers split in
+                several rows, such as Conv2d maps with ``conv_maps=True``).
+        """
+        got = self._native.esd(self._row(layer, row))
+        return None if got is None else np.asarray(got, dtype=np.float64)
+
+    def plot_kinds(self, layer: int | str | None = None, *, row: int | None = None) -> list[str]:
+        """The plot kinds available: of a layer (those its row can show), or with no layer
+        the model plots."""
+        if layer is None and row is None:
+            return [k for scope, k, _ in _native.plot_kinds() if scope == "model"]
+        return list(self._native.layer_plot_kinds(self._row(layer, row)))
+
+    def plot(
+        self,
+        layer: int | str | None = None,
+        kind: str | None = None,
+        *,
+        row: int | None = None,
+        format: str = "svg",
+    ) -> Plot:
+        """One plot, drawn by the same code as ``weightscope plot``; shown inline in Jupyter.
+
+        Args:
+            layer: a ``layer_id`` or ``longname`` / ``name`` for a layer plot; None for a
+                model plot.
+            kind: layer plots: "esd" (default), "esd_zoom", "esd_loglog", "ccdf",
+                "esd_loglin", "singular_values", "scree", "randomized" (with
+                ``randomize=True``), "xmin_scan". Model plots: "depth_alpha" (default),
+                "depth_alpha_weighted", "depth_stable_rank", "depth_mp_softrank",
+                "depth_log_spectral_norm", "alpha_histogram".
+            row: instead of ``layer``, the row's position in ``details``.
+            format: "svg" or "png".
+        """
+        captions = {k: c for _, k, c in _native.plot_kinds()}
+        if layer is None and row is None:
+            kind = kind or "depth_alpha"
+            data = self._native.model_plot(kind, format)
+            return Plot(bytes(data), format, captions.get(kind, kind))
+        i = self._row(layer, row)
+        kind = kind or "esd"
+        data = self._native.layer_plot(i, kind, format)
+        title = f"{self.details['longname'].iloc[i]}: {captions.get(kind, kind)}"
+        return Plot(bytes(data), format, title)
+
+    def _row(self, layer: int | str | None, row: int | None) -> int:
+        """The position in ``details`` of the row a user names."""
+        n = len(self.details)
+        if row is not None:
+            if layer is not None:
+                raise TypeError("give layer or row, not both")
+            if not isinstance(row, (int, np.integer)) or not -n <= row < n:
+                raise IndexError(f"row {row!r} out of range: the report has {n} rows")
+            return int(row) % n
+        if isinstance(layer, (int, np.integer)) and not isinstance(layer, bool):
+            hits = np.flatnonzero(self.details["layer_id"].to_numpy(dtype=object) == int(layer))
+            what = f"layer_id {layer}"
+        elif isinstance(layer, str):
+            hits = np.flatnonzero(self.details["longname"].to_numpy(dtype=object) == layer)
+            if len(hits) == 0:
+                hits = np.flatnonzero(self.details["name"].to_numpy(dtype=object) == layer)
+            what = f"layer {layer!r}"
+        else:
+            raise TypeError(f"layer must be a layer_id (int) or a name (str), not {layer!r}")
+        if len(hits) == 0:
+            names = ", ".join(map(str, self.details["longname"].head(5)))
+            more = ", ..." if n > 5 else ""
+            raise KeyError(f"{what} is not a row of this report (rows: {names}{more})")
+        if len(hits) > 1:
+            raise KeyError(
+                f"{what} has {len(hits)} rows (positions {', '.join(map(str, hits[:8]))}): "
+                "pick one with row="
+            )
+        return int(hits[0])
+
+    def __repr__(self) -> str:
+        a = self.summary.get("alpha")
+        alpha = "n/a" if a is None else f"{a:.3f}"
+        return (
+            f"<weightscope.Report of {self.source!r}: {len(self.details)} rows, mean alpha {alpha}>"
+        )
 
 
 def columns() -> pd.DataFrame:
@@ -83,24 +259,33 @@ def analyze(model: Any, *, progress: Progress | bool | None = None, **options: A
         OptionError: an unknown option or a bad value. ReadError: an unreadable checkpoint.
         Error: a model without weights, or on the meta device.
     """
-    return analyze_report(model, progress=progress, **options).details
+    out = _run(model, progress, options, keep_esd=False)
+    return _frame(out["columns"], out["kinds"], out["rows"])
 
 
 def analyze_report(
-    model: Any, *, progress: Progress | bool | None = None, json: bool = False, **options: Any
+    model: Any, *, progress: Progress | bool | None = None, **options: Any
 ) -> Report:
-    """As :func:`analyze`, with the summary, the skipped tensors and (``json=True``) the
-    full report as JSON text."""
-    cb = _progress_callback(progress)
-    path = _as_path(model)
-    if path is not None:
-        out = _native.analyze_path(path, options, cb, json)
-    else:
+    """As :func:`analyze`, as a :class:`Report` (the summary, the skipped tensors, each
+    layer's eigenvalues and plots, the HTML report); the same as ``Report(model, ...)``."""
+    return Report(model, progress=progress, **options)
+
+
+def _run(
+    model: Any, progress: Progress | bool | None, options: dict[str, Any], keep_esd: bool
+) -> dict[str, Any]:
+    """Analyse ``model`` in the native module; its output dict."""
+    cb, finish = _progress_callback(progress)
+    try:
+        path = _as_path(model)
+        if path is not None:
+            return _native.analyze_path(path, options, cb, False, keep_esd)
         names, shapes, dtypes, fetch, label = _tensors(model)
-        out = _native.analyze_tensors(names, shapes, dtypes, fetch, options, cb, label, json)
-    if progress is True:
-        sys.stderr.write("\n")
-    return _report(out)
+        return _native.analyze_tensors(
+            names, shapes, dtypes, fetch, options, cb, label, False, keep_esd
+        )
+    finally:
+        finish()
 
 
 def summary(details: pd.DataFrame | Report) -> dict[str, Any]:
@@ -165,34 +350,53 @@ def _frame(cols: list[str], kinds: list[str], rows: list[list[Any]]) -> pd.DataF
     return pd.DataFrame(data, columns=cols)
 
 
-def _report(out: dict[str, Any]) -> Report:
-    skipped = pd.DataFrame(out["skipped"], columns=["layer_id", "longname", "shape", "reason"])
-    return Report(
-        details=_frame(out["columns"], out["kinds"], out["rows"]),
-        summary=out["summary"],
-        skipped=skipped,
-        source=out["source"],
-        format=out["format"],
-        files=list(out["files"]),
-        version=out["version"],
-        json=out["json"],
-    )
-
-
-def _progress_callback(progress: Progress | bool | None) -> Progress | None:
+def _progress_callback(
+    progress: Progress | bool | None,
+) -> tuple[Progress | None, Callable[[], None]]:
+    """The callback handed to the native module, and what to call when the run ends.
+    ``True``: a tqdm bar over the estimated flops (so its rate and ETA weigh each layer by
+    its cost, as the command line's bar) when tqdm is installed, else one line on stderr."""
     if progress is None or progress is False:
-        return None
+        return None, lambda: None
     if progress is True:
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            tqdm = None
+        if tqdm is not None:
+            bars: list[Any] = []
+
+            def update(done: float, total: float, name: str) -> None:
+                if not bars:
+                    bars.append(
+                        tqdm(
+                            total=total,
+                            unit="flop",
+                            unit_scale=True,
+                            desc="weightscope",
+                            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} flops "
+                            "[{elapsed}<{remaining}]{postfix}",
+                        )
+                    )
+                bar = bars[0]
+                bar.update(done - bar.n)
+                bar.set_postfix_str(name[-60:], refresh=False)
+
+            def close() -> None:
+                if bars:
+                    bars[0].close()
+
+            return update, close
 
         def show(done: float, total: float, name: str) -> None:
             pct = 100.0 * done / total if total > 0 else 100.0
             sys.stderr.write(f"\rweightscope: {pct:5.1f}% of flops  {name[:60]:<60}")
             sys.stderr.flush()
 
-        return show
+        return show, lambda: sys.stderr.write("\n")
     if not callable(progress):
         raise TypeError("progress must be a callable(done_flops, total_flops, name) or True")
-    return progress
+    return progress, lambda: None
 
 
 # --- inputs ------------------------------------------------------------------------------
@@ -298,3 +502,19 @@ def _to_numpy(t: Any) -> np.ndarray:
     if a.dtype.name in _NATIVE_FLOATS:
         return a
     return a.astype(np.float32)
+
+
+def _write_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename,
+    so a reader never sees half a file."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".weightscope-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise

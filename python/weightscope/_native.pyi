@@ -19,15 +19,29 @@ class OptionError(Error):
 
 _Progress: TypeAlias = Callable[[float, float, str], Any]
 
+class NativeReport:
+    """The Rust report of one analysis, kept for its eigenvalues, plots and writers."""
+
+    def esd(self, index: int) -> list[float] | None: ...
+    def rand_esd(self, index: int) -> list[float] | None: ...
+    def layer_plot_kinds(self, index: int) -> list[str]: ...
+    def layer_plot(self, index: int, kind: str, format: str) -> bytes: ...
+    def model_plot(self, kind: str, format: str) -> bytes: ...
+    def html(self) -> str: ...
+    def json(self) -> str: ...
+    def csv(self) -> str: ...
+
 def analyze_path(
     path: str | os.PathLike[str],
     options: dict[str, Any] | None = None,
     progress: _Progress | None = None,
     want_json: bool = False,
+    keep_esd: bool = False,
 ) -> dict[str, Any]:
     """Analyse a checkpoint file or model folder. Returns a dict with ``columns``, ``kinds``
     ("int"/"float"/"text"), ``rows``, ``summary``, ``skipped``, ``source``, ``format``,
-    ``files``, ``version`` and ``json`` (None unless ``want_json``)."""
+    ``files``, ``version``, ``json`` (None unless ``want_json``) and ``native`` (a
+    :class:`NativeReport`; its ESDs are kept with ``keep_esd``)."""
 
 def analyze_tensors(
     names: list[str],
@@ -38,6 +52,7 @@ def analyze_tensors(
     progress: _Progress | None = None,
     source: str = "<python>",
     want_json: bool = False,
+    keep_esd: bool = False,
 ) -> dict[str, Any]:
     """Analyse tensors held by Python. ``fetch(i)`` returns tensor i as a numpy
     float16/32/64 array or a ``(bytes, "<f4")`` pair; it is called from worker threads (with
@@ -49,3 +64,6 @@ def columns() -> list[dict[str, Any]]:
 
 def option_names() -> list[str]:
     """The option names ``analyze_*`` accept."""
+
+def plot_kinds() -> list[tuple[str, str, str]]:
+    """Every plot kind as (scope "layer"/"model", name, caption)."""

@@ -498,7 +498,7 @@ def _run_native(cands: list[_Candidate], opts: dict[str, Any]) -> pd.DataFrame:
         return _analyze._to_numpy(t)
 
     out = _native.analyze_tensors(names, shapes, dtypes, fetch, opts, None, "<WeightWatcher>")
-    return _analyze._report(out).details
+    return _analyze._frame(out["columns"], out["kinds"], out["rows"])
 
 
 class WeightWatcher:

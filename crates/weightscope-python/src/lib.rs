@@ -9,12 +9,14 @@
 //! ([`weightscope::columns::details_columns`]), so the dict's columns are the CLI CSV's.
 
 mod options;
+mod report;
 mod source;
 
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
+use report::NativeReport;
 use source::{Abort, Abortable, PySource};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -74,7 +76,7 @@ fn opt_f64<'py>(py: Python<'py>, v: Option<f64>) -> PyResult<Bound<'py, PyAny>> 
 /// The report as the dict the Python layer reads.
 fn report_to_dict<'py>(
     py: Python<'py>,
-    report: &Report,
+    report: Report,
     want_json: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let cols = details_columns(&report.layers);
@@ -125,12 +127,13 @@ fn report_to_dict<'py>(
     d.set_item("files", report.files.clone())?;
     d.set_item("version", &report.weightscope)?;
     if want_json {
-        let text = serde_json::to_string_pretty(report)
+        let text = serde_json::to_string_pretty(&report)
             .map_err(|e| Error::new_err(format!("cannot write the report as JSON: {e}")))?;
         d.set_item("json", text)?;
     } else {
         d.set_item("json", py.None())?;
     }
+    d.set_item("native", Py::new(py, NativeReport { report })?)?;
     Ok(d)
 }
 
@@ -232,20 +235,22 @@ fn run<'py>(
         });
     }
     let report = result.map_err(to_py_err)?;
-    report_to_dict(py, &report, want_json)
+    report_to_dict(py, report, want_json)
 }
 
 /// Analyse a checkpoint file or model folder (any format the command line reads).
 #[pyfunction]
-#[pyo3(signature = (path, options=None, progress=None, want_json=false))]
+#[pyo3(signature = (path, options=None, progress=None, want_json=false, keep_esd=false))]
 fn analyze_path<'py>(
     py: Python<'py>,
     path: std::path::PathBuf,
     options: Option<&Bound<'py, PyDict>>,
     progress: Option<Py<PyAny>>,
     want_json: bool,
+    keep_esd: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let opts = options::from_dict(options)?;
+    let mut opts = options::from_dict(options)?;
+    opts.keep_esd = keep_esd;
     let src = py
         .detach(|| weightscope::formats::open(&path))
         .map_err(|e| to_py_err(e.into()))?;
@@ -256,7 +261,7 @@ fn analyze_path<'py>(
 /// Analyse tensors held by Python: `fetch(i)` returns tensor i as a numpy array (float16/32/64)
 /// or a `(bytes, "<f4")` pair; it is called from worker threads, one tensor at a time.
 #[pyfunction]
-#[pyo3(signature = (names, shapes, dtypes, fetch, options=None, progress=None, source="<python>", want_json=false))]
+#[pyo3(signature = (names, shapes, dtypes, fetch, options=None, progress=None, source="<python>", want_json=false, keep_esd=false))]
 #[allow(clippy::too_many_arguments)]
 fn analyze_tensors<'py>(
     py: Python<'py>,
@@ -268,8 +273,10 @@ fn analyze_tensors<'py>(
     progress: Option<Py<PyAny>>,
     source: &str,
     want_json: bool,
+    keep_esd: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let opts = options::from_dict(options)?;
+    let mut opts = options::from_dict(options)?;
+    opts.keep_esd = keep_esd;
     let src = PySource::new(names, shapes, dtypes, fetch, source)?;
     run(py, &src, Some(&src), source, &opts, progress, want_json)
 }
@@ -314,5 +321,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(analyze_tensors, m)?)?;
     m.add_function(wrap_pyfunction!(columns, m)?)?;
     m.add_function(wrap_pyfunction!(option_names, m)?)?;
+    m.add_function(wrap_pyfunction!(report::plot_kinds, m)?)?;
+    m.add_class::<NativeReport>()?;
     Ok(())
 }
