@@ -141,3 +141,29 @@ def test_progress_true_draws_a_tqdm_bar(capsys):
     ws.analyze(str(EXAMPLE), progress=True)
     err = capsys.readouterr().err
     assert "weightscope" in err and "100%" in err and "flops" in err
+
+
+def test_large_module_tensors_stream_by_panels(tmp_path):
+    # Tensors held by Python with more rows than one panel (2048) are sliced panel by panel,
+    # tall (an embedding) and wide (a Linear with fewer outputs than inputs, stored out × in),
+    # and a transposed (non-contiguous) numpy view: the eigenvalues are numpy's, and the rows
+    # are those of the same weights read from a safetensors file.
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import save_file
+
+    torch.manual_seed(1)
+    model = torch.nn.ModuleDict(
+        {"emb": torch.nn.Embedding(5000, 48), "proj": torch.nn.Linear(4500, 40, bias=False)}
+    )
+    rep = ws.Report(model)
+    for name in ("emb.weight", "proj.weight"):
+        w = model.state_dict()[name].double().numpy()
+        want = np.sort(np.linalg.svd(w, compute_uv=False) ** 2)
+        np.testing.assert_allclose(rep.esd(name), want, rtol=1e-10, atol=1e-12 * want.max())
+    path = tmp_path / "m.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    from_file = ws.analyze(str(path))
+    assert rep.details.drop(columns=[]).equals(from_file)
+    arrays = {k: v.numpy().T.copy().T for k, v in model.state_dict().items()}
+    assert not arrays["emb.weight"].flags["C_CONTIGUOUS"]
+    assert ws.analyze(arrays).equals(from_file)

@@ -4,6 +4,7 @@
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -62,6 +63,11 @@ pub struct PySource {
     pub tensors: Vec<TensorInfo>,
     pub fetch: Py<PyAny>,
     pub format: String,
+    /// The arrays `fetch` returned for 2-D tensors being streamed by panels, kept from the
+    /// first panel to the last so that `fetch` (which may copy a GPU or bf16 tensor to the
+    /// CPU) runs once per layer; each panel is then sliced from the array, so only the
+    /// panel is converted to f64.
+    streaming: Mutex<HashMap<usize, Py<PyAny>>>,
 }
 
 impl PySource {
@@ -98,7 +104,64 @@ impl PySource {
             tensors,
             fetch,
             format: "python".into(),
+            streaming: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Rows × cols of 2-D tensor `index`, sliced from the array `fetch` returns (fetched at
+    /// the first panel, dropped after the last: the one that ends at both the last row and
+    /// the last column, whichever way the tensor is streamed). `Ok(None)` when `fetch`
+    /// returned something that cannot be sliced (a `(bytes, dtype)` pair).
+    fn block_f64(
+        &self,
+        py: Python<'_>,
+        index: usize,
+        rows: std::ops::Range<usize>,
+        cols: std::ops::Range<usize>,
+    ) -> PyResult<Option<std::result::Result<Vec<f64>, String>>> {
+        let shape = &self.tensors[index].shape;
+        let last = rows.end == shape[0] && cols.end == shape[1];
+        let cached = {
+            let mut map = self.streaming.lock().unwrap_or_else(|e| e.into_inner());
+            if last {
+                map.remove(&index)
+            } else {
+                map.get(&index).map(|a| a.clone_ref(py))
+            }
+        };
+        let array = match cached {
+            Some(a) => a,
+            None => {
+                let a = self.fetch.call1(py, (index,))?;
+                if a.bind(py).cast::<PyTuple>().is_ok() || !a.bind(py).hasattr("dtype")? {
+                    return Ok(None);
+                }
+                if !last {
+                    let mut map = self.streaming.lock().unwrap_or_else(|e| e.into_inner());
+                    map.insert(index, a.clone_ref(py));
+                }
+                a
+            }
+        };
+        let array = array.bind(py);
+        let got: Vec<usize> = array.getattr("shape")?.extract()?;
+        if got != *shape {
+            return Ok(Some(Err(format!(
+                "fetch returned an array of shape {got:?}, the tensor's is {shape:?}"
+            ))));
+        }
+        let slice = |r: &std::ops::Range<usize>| {
+            pyo3::types::PySlice::new(py, r.start as isize, r.end as isize, 1)
+        };
+        let block = array.get_item((slice(&rows), slice(&cols)))?;
+        let code: String = block.getattr("dtype")?.getattr("str")?.extract()?;
+        let bytes = block.call_method0("tobytes")?;
+        let bytes = bytes.cast::<PyBytes>()?;
+        Ok(Some(decode(
+            bytes.as_bytes(),
+            &code,
+            rows.len() * cols.len(),
+        )))
     }
 
     fn fetch_f64(
@@ -255,7 +318,14 @@ impl TensorSource for Abortable<'_> {
         }
     }
     fn reads_blocks(&self, index: usize) -> bool {
-        self.inner.reads_blocks(index)
+        match self.python {
+            // 2-D float tensors are sliced panel by panel from the fetched array.
+            Some(p) => {
+                let t = &p.tensors[index];
+                t.shape.len() == 2 && t.dtype.is_float()
+            }
+            None => self.inner.reads_blocks(index),
+        }
     }
     fn read_block_f64(
         &self,
@@ -266,18 +336,30 @@ impl TensorSource for Abortable<'_> {
         if self.abort.is_set() {
             return Err(self.stopped(index));
         }
-        if self.python.is_some() {
-            // PySource does not read blocks: read the tensor and cut the block.
-            let info = &self.tensors()[index];
-            let width: usize = info.shape.iter().skip(1).product();
-            let all = self.read_f64(index)?;
-            return Ok(rows
-                .flat_map(|r| {
-                    all[r * width + cols.start..r * width + cols.end]
-                        .iter()
-                        .copied()
-                })
-                .collect());
+        if let Some(py_src) = self.python {
+            let t = &py_src.tensors[index];
+            let got = Python::attach(|py| py_src.block_f64(py, index, rows.clone(), cols.clone()));
+            return match got {
+                Ok(Some(Ok(v))) => Ok(v),
+                Ok(Some(Err(msg))) => Err(Error::tensor(&t.file, &t.name, msg)),
+                // Not an array: read the tensor and cut the block.
+                Ok(None) => {
+                    let width: usize = t.shape.iter().skip(1).product();
+                    let all = self.read_f64(index)?;
+                    Ok(rows
+                        .flat_map(|r| {
+                            all[r * width + cols.start..r * width + cols.end]
+                                .iter()
+                                .copied()
+                        })
+                        .collect())
+                }
+                Err(e) => {
+                    let msg = format!("fetch failed: {e}");
+                    self.abort.fail(Some(t.name.clone()), e);
+                    Err(Error::tensor(&t.file, &t.name, msg))
+                }
+            };
         }
         self.inner.read_block_f64(index, rows, cols)
     }
