@@ -201,8 +201,6 @@ def test_layers_filter():
 @pytest.mark.parametrize(
     "kw",
     [
-        {"plot": True},
-        {"savefig": "imgs"},
         {"glorot_fix": True},
         {"intra": True},
         {"stacked": True},
@@ -320,3 +318,27 @@ def test_zz_report_agreement():
     """Prints the largest relative difference per column over the runs above (pytest -s)."""
     for k in sorted(MAX_REL):
         print(f"max rel diff {k}: {MAX_REL[k]:.3e}")
+
+
+def test_plot_saves_weightwatchers_file_names(tmp_path):
+    # analyze(plot=True) saves weightscope's plots under weightwatcher's file names, the same
+    # images as Report.plot of the same layer; savefig=False saves nothing.
+    shutil.copy(FIXTURES / "cnn.safetensors", tmp_path / "model.safetensors")
+    w = ww.WeightWatcher(model=str(tmp_path))
+    out = tmp_path / "imgs"
+    details = w.analyze(plot=True, savefig=str(out), randomize=True)
+    names = sorted(p.name for p in out.iterdir())
+    ids = [int(i) for i in details["layer_id"]]
+    want = sorted(
+        f"ww.layer{i}.{s}.png" for i in ids for s in ("esd", "esd2", "esd3", "esd4", "randesd1")
+    )
+    assert names == want
+    rep = ww.Report(str(tmp_path / "model.safetensors"), randomize=True)
+    first = details["longname"].iloc[0] + ".weight"
+    png = (out / f"ww.layer{ids[0]}.esd.png").read_bytes()
+    assert png == rep.plot(first, "esd_loglog", format="png").data
+    before = sorted(tmp_path.iterdir())
+    w.analyze(plot=True, savefig=False)
+    assert sorted(tmp_path.iterdir()) == before
+    with pytest.raises(ww.OptionError, match="savefig"):
+        w.analyze(plot=True, savefig=3)

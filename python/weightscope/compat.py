@@ -22,10 +22,18 @@ path of a folder of ``model*.safetensors`` files (with or without
 ``pytorch_model*.bin`` / ``adapter_model*`` / ``.npy`` / ``.h5`` folders) raise
 ``weightscope.Error``; use :func:`weightscope.analyze` for those.
 
-Keywords of weightwatcher's ``analyze`` that weightscope does not implement (``plot``,
-``savefig``, ``glorot_fix``, ``intra``, ``stacked``, ``channels``, ``base_model``, ``peft``,
-``fit`` other than ``'PL'``, ...) raise ``weightscope.OptionError`` when given a value other
-than weightwatcher's default; they are never silently ignored.
+``analyze(plot=True)`` draws weightscope's plots of each layer (shown inline under IPython)
+and, with ``savefig`` (default ``'ww-img'``), saves them as weightwatcher names its files:
+``ww.layer{layer_id}.esd.png`` (log-log ESD with the power-law fit), ``.esd2.png`` (linear
+axes, with the MP fit when ``mp_fit=True``), ``.esd3.png`` (log-linear), ``.esd4.png`` (D and
+α against xmin) and, with ``randomize=True``, ``.randesd1.png``; a per-map row of
+``pool=False`` is ``ww.layer{layer_id}_{slice_id}``. The pictures are weightscope's, not
+copies of weightwatcher's matplotlib figures.
+
+Keywords of weightwatcher's ``analyze`` that weightscope does not implement
+(``glorot_fix``, ``intra``, ``stacked``, ``channels``, ``base_model``, ``peft``, ``fit`` other
+than ``'PL'``, ...) raise ``weightscope.OptionError`` when given a value other than
+weightwatcher's default; they are never silently ignored.
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ import math
 import numbers
 import os
 import struct
+import sys
 import warnings
 from collections.abc import Mapping
 from typing import Any, Callable
@@ -486,7 +495,9 @@ def _ww_frame(df: pd.DataFrame, cands: list[_Candidate]) -> pd.DataFrame:
     return df[lead + ww + rest]
 
 
-def _run_native(cands: list[_Candidate], opts: dict[str, Any]) -> pd.DataFrame:
+def _run_native(
+    cands: list[_Candidate], opts: dict[str, Any], keep_esd: bool = False
+) -> tuple[pd.DataFrame, Any]:
     names = [f"{c.longname}.weight" for c in cands]
     shapes = [c.shape for c in cands]
     dtypes = [c.dtype for c in cands]
@@ -497,8 +508,63 @@ def _run_native(cands: list[_Candidate], opts: dict[str, Any]) -> pd.DataFrame:
             t = t()
         return _analyze._to_numpy(t)
 
-    out = _native.analyze_tensors(names, shapes, dtypes, fetch, opts, None, "<WeightWatcher>")
-    return _analyze._frame(out["columns"], out["kinds"], out["rows"])
+    out = _native.analyze_tensors(
+        names, shapes, dtypes, fetch, opts, None, "<WeightWatcher>", False, keep_esd
+    )
+    return _analyze._frame(out["columns"], out["kinds"], out["rows"]), out["native"]
+
+
+#: weightwatcher's plot file suffixes → weightscope's layer plots (see the module docstring).
+_WW_PLOTS = (
+    ("esd", "esd_loglog"),
+    ("esd2", "esd"),
+    ("esd3", "esd_loglin"),
+    ("esd4", "xmin_scan"),
+    ("randesd1", "randomized"),
+)
+
+
+def _plot_layers(
+    native: Any, frame: pd.DataFrame, cands: list[_Candidate], savefig: Any
+) -> list[str]:
+    """``analyze(plot=True)``: each row's plots, shown under IPython and saved into the
+    ``savefig`` folder (``True``: ``'ww-img'``; ``False``/``None``: not saved). Returns the
+    files written."""
+    folder = _DEF_SAVE_DIR if savefig is True else savefig
+    if folder not in (None, False) and not isinstance(folder, (str, os.PathLike)):
+        raise OptionError(
+            f"WeightWatcher.analyze: savefig={savefig!r}: expected a folder, True or False"
+        )
+    display = _ipython_display()
+    written: list[str] = []
+    slices = frame["slice_id"] if "slice_id" in frame.columns else None
+    for i in range(len(frame)):
+        available = set(native.layer_plot_kinds(i))
+        plot_id = str(cands[int(frame["layer_id"].iloc[i])].layer_id)
+        if slices is not None and not pd.isna(slices.iloc[i]):
+            plot_id += f"_{int(slices.iloc[i])}"
+        for suffix, kind in _WW_PLOTS:
+            if kind not in available:
+                continue
+            data = bytes(native.layer_plot(i, kind, "png"))
+            if display is not None:
+                display(_analyze.Plot(data, "png", f"layer {plot_id}: {kind}"))
+            if folder not in (None, False):
+                os.makedirs(folder, exist_ok=True)
+                path = os.path.join(os.fspath(folder), f"ww.layer{plot_id}.{suffix}.png")
+                _analyze._write_atomic(path, data)
+                written.append(path)
+    return written
+
+
+def _ipython_display() -> Any:
+    """IPython's ``display`` when running under IPython (a notebook), else None."""
+    ipython = sys.modules.get("IPython")
+    if ipython is None or ipython.get_ipython() is None:
+        return None
+    from IPython.display import display
+
+    return display
 
 
 class WeightWatcher:
@@ -585,15 +651,16 @@ class WeightWatcher:
         skip), ``min_evals``, ``max_evals``, ``max_N``, ``randomize``, ``mp_fit``,
         ``conv2d_norm``, ``pool`` / ``ww2x`` (per-map ESDs), ``vectors``, ``fix_fingers``
         (``'xmin_peak'``, ``'clip_xmax'``), ``detX`` / ``ERG``, ``pl_package`` (``'ww'``,
-        ``'powerlaw'``), ``xmax`` (None or -k), ``start_ids``, ``svd_method`` (both values give
-        the same, exact, spectrum), ``fit='PL'``, ``tolerance=1e-6``. Any other keyword with a
+        ``'powerlaw'``), ``xmax`` (None or -k), ``start_ids``, ``plot`` and ``savefig``
+        (weightscope's plots under weightwatcher's file names), ``svd_method`` (both values
+        give the same, exact, spectrum), ``fit='PL'``, ``tolerance=1e-6``. Any other keyword with a
         value other than weightwatcher's default raises ``weightscope.OptionError``.
 
         Differences: a failed fit has status "failed" and NaN alpha (weightwatcher: -1 and
         "over-trained"); ``sv_min`` of pooled Conv2d is the true minimum over its maps.
         """
         given = dict(locals())
-        _unsupported(given, _UNSUPPORTED)
+        _unsupported(given, [k for k in _UNSUPPORTED if k not in ("plot", "savefig")])
         if ww2x:
             pool = False
         if ERG:
@@ -623,7 +690,10 @@ class WeightWatcher:
         if not cands:
             details = pd.DataFrame(columns=[])
         else:
-            details = _ww_frame(_run_native(cands, opts), cands)
+            frame, native = _run_native(cands, opts, keep_esd=bool(plot))
+            if plot:
+                _plot_layers(native, frame, cands, savefig)
+            details = _ww_frame(frame, cands)
         self.details = details
         return details
 
