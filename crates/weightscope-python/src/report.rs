@@ -28,7 +28,7 @@ fn image_format(name: &str) -> PyResult<ImageFormat> {
     }
 }
 
-fn row<'a>(report: &'a Report, index: usize) -> PyResult<&'a weightscope::LayerResult> {
+fn row(report: &Report, index: usize) -> PyResult<&weightscope::LayerResult> {
     report.layers.get(index).ok_or_else(|| {
         Error::new_err(format!(
             "row {index} out of range: the report has {} rows",
