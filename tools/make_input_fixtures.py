@@ -23,6 +23,12 @@ PyTorch (tests/fixtures/pytorch/):
   duplicate_names.safetensors
                       the first "enc.w" (A) and "head.w" (C)
 
+NumPy (tests/fixtures/numpy/):
+  duplicate_names.npz two entries "w.npy" (A, then B) and "head.npy" (C), written with zipfile
+                      (numpy's savez cannot repeat a name; np.load keeps the last "w")
+  duplicate_names.ref.safetensors
+                      the first "w" (A) and "head" (C)
+
 Everything is seeded; the files are a few KB each.
 """
 
@@ -39,6 +45,7 @@ from safetensors.numpy import save_file
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 ONNX_DIR = os.path.join(ROOT, "tests", "fixtures", "onnx")
 PT_DIR = os.path.join(ROOT, "tests", "fixtures", "pytorch")
+NPY_DIR = os.path.join(ROOT, "tests", "fixtures", "numpy")
 
 
 def model(graph) -> onnx.ModelProto:
@@ -129,10 +136,35 @@ def pytorch_fixtures() -> None:
     )
 
 
+def numpy_fixtures() -> None:
+    import io
+    import warnings
+    import zipfile
+
+    os.makedirs(NPY_DIR, exist_ok=True)
+    rng = np.random.default_rng(20261203)
+    a = rng.standard_normal((4, 3))
+    b = rng.standard_normal((2, 2))
+    c = rng.standard_normal((3, 3)).astype(np.float32)
+    path = os.path.join(NPY_DIR, "duplicate_names.npz")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns of the repeated name: it is the point
+        with zipfile.ZipFile(path, "w") as z:
+            for name, arr in [("w", a), ("w", b), ("head", c)]:
+                buf = io.BytesIO()
+                np.save(buf, arr)
+                z.writestr(f"{name}.npy", buf.getvalue())
+    with zipfile.ZipFile(path) as z:
+        assert [i.filename for i in z.infolist()] == ["w.npy", "w.npy", "head.npy"]
+    assert np.array_equal(np.load(path)["w"], b)  # numpy keeps the last
+    save_file({"w": a, "head": c}, os.path.join(NPY_DIR, "duplicate_names.ref.safetensors"))
+
+
 def main() -> int:
     onnx_fixtures()
     pytorch_fixtures()
-    print("wrote the ONNX Constant-node and PyTorch duplicate-name fixtures")
+    numpy_fixtures()
+    print("wrote the ONNX Constant-node and PyTorch/NumPy duplicate-name fixtures")
     return 0
 
 

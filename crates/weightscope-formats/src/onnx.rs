@@ -416,6 +416,8 @@ impl OnnxFile {
             tensors.push(info);
             sources.push(source);
         }
+        // An initializer and a Constant output of one name, or a name repeated.
+        crate::mark_duplicate_names(&mut tensors);
         Ok(OnnxFile {
             path: path.to_path_buf(),
             bytes,
@@ -548,11 +550,8 @@ fn external(
     let file = match externals.iter().position(|e| e.path == full) {
         Some(i) => i,
         None => {
-            let bytes = if full.is_file() {
-                Bytes::map(&full).map_err(|e| e.to_string())
-            } else {
-                Err(format!("external data file {} is missing", full.display()))
-            };
+            let bytes = check_external_file(dir, &full)
+                .and_then(|()| Bytes::map(&full).map_err(|e| e.to_string()));
             externals.push(External {
                 path: full.clone(),
                 bytes,
@@ -576,6 +575,43 @@ fn external(
         start: offset as usize,
         end: end as usize,
     })
+}
+
+/// Refuse an external data file as onnx's own loader does (onnx/checker.cc,
+/// `resolve_external_data_location`): a symbolic link (a link to /etc/passwd would otherwise be
+/// read as weights), anything but a regular file (a FIFO would block the read), and a path
+/// that resolves outside the model's folder (through a linked subfolder).
+fn check_external_file(dir: &Path, full: &Path) -> R<()> {
+    let shown = full.display();
+    let meta = std::fs::symlink_metadata(full).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => format!("external data file {shown} is missing"),
+        _ => format!("external data file {shown}: {e}"),
+    })?;
+    if meta.file_type().is_symlink() {
+        return Err(format!(
+            "external data file {shown} is a symbolic link: refused, as onnx's loader refuses it"
+        ));
+    }
+    if !meta.is_file() {
+        return Err(format!(
+            "external data file {shown} is {}, not a regular file: refused",
+            crate::mapped::kind_of(&meta)
+        ));
+    }
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let canonical =
+        |p: &Path| std::fs::canonicalize(p).map_err(|e| format!("external data file {shown}: {e}"));
+    if !canonical(full)?.starts_with(canonical(dir)?) {
+        return Err(format!(
+            "external data file {shown} resolves outside the model's folder: refused, as \
+             onnx's loader refuses it"
+        ));
+    }
+    Ok(())
 }
 
 /// Decode little-endian elements of ONNX `data_type` `t`.
