@@ -316,7 +316,12 @@ fn a_bad_shard_gives_error_rows_and_the_others_are_read() {
 }
 
 /// The error row of every later occurrence: the rule of `mark_duplicate_names`.
-fn assert_duplicates(src: &dyn TensorSource, name: &str, later: usize, first_in: &Path) {
+fn assert_later_copies_are_errors(
+    src: &dyn TensorSource,
+    name: &str,
+    later: usize,
+    first_in: &Path,
+) {
     let e = errors(src, name);
     assert_eq!(e.len(), later, "{name}: {e:?}");
     let want = format!("duplicate tensor name (first in {})", first_in.display());
@@ -339,7 +344,7 @@ fn duplicate_names_first_is_read_later_ones_are_errors() {
     assert_eq!(st.read_f64(0).unwrap(), [1.0, 2.0]);
     assert_eq!(st.read_f64(1).unwrap(), [3.0]);
     assert!(st.tensors()[2].shape.is_empty());
-    assert_duplicates(&st, "w", 1, Path::new("mem.safetensors"));
+    assert_later_copies_are_errors(&st, "w", 1, Path::new("mem.safetensors"));
 
     // npz with two "w.npy" entries (written with zipfile by tools/make_input_fixtures.py).
     let npz = fixture_dir("numpy").join("duplicate_names.npz");
@@ -349,7 +354,7 @@ fn duplicate_names_first_is_read_later_ones_are_errors() {
     let reference = open(&reference).unwrap();
     assert_eq!(values(&*src, "w"), values(&*reference, "w"));
     assert_eq!(values(&*src, "head"), values(&*reference, "head"));
-    assert_duplicates(&*src, "w", 1, &npz);
+    assert_later_copies_are_errors(&*src, "w", 1, &npz);
 
     // A pickle whose nested dict flattens onto an existing name: torch.save of
     // {"enc.w": A, "enc": {"w": B}, "head.w": C}.
@@ -359,7 +364,7 @@ fn duplicate_names_first_is_read_later_ones_are_errors() {
     let reference = open(&fixture_dir("pytorch").join("duplicate_names.safetensors")).unwrap();
     assert_eq!(values(&*src, "enc.w"), values(&*reference, "enc.w"));
     assert_eq!(values(&*src, "head.w"), values(&*reference, "head.w"));
-    assert_duplicates(&*src, "enc.w", 1, &pt);
+    assert_later_copies_are_errors(&*src, "enc.w", 1, &pt);
 }
 
 #[test]
@@ -382,7 +387,7 @@ fn duplicate_names_across_shards() {
     assert_eq!(names(&*src), ["w", "v", "w"]);
     assert_eq!(src.read_f64(0).unwrap(), [1.0, 2.0]);
     assert_eq!(values(&*src, "v"), [5.0]);
-    assert_duplicates(&*src, "w", 1, &d.join("a.safetensors"));
+    assert_later_copies_are_errors(&*src, "w", 1, &d.join("a.safetensors"));
 
     // With an index that puts "w" in b.safetensors: the index's copy is the first.
     let index = serde_json::json!({
@@ -400,6 +405,6 @@ fn duplicate_names_across_shards() {
     assert_eq!(names(&*src), ["w", "w", "v", "u"]);
     assert_eq!(src.read_f64(0).unwrap(), [3.0, 4.0]);
     assert_eq!(values(&*src, "u"), [6.0]);
-    assert_duplicates(&*src, "w", 1, &d.join("b.safetensors"));
+    assert_later_copies_are_errors(&*src, "w", 1, &d.join("b.safetensors"));
     assert!(!src.reads_blocks(1));
 }
