@@ -3,6 +3,10 @@
 //! `.safetensors` file in it, by name; without safetensors, `pytorch_model.bin` or the
 //! shards named by `pytorch_model.bin.index.json`; else the first `.pt`, `.pth`, `.ckpt`,
 //! `.gguf`, `.onnx`, `.keras` or `.h5` file; else every `.npz` or `.npy` file.
+//!
+//! A shard or file of several that cannot be opened does not fail the folder: its tensors
+//! (by the index, else one entry named after the file) are listed with the error as their
+//! problem, and so become error rows while the other files are analysed.
 
 use super::pytorch::PyTorchFile;
 use super::safetensors::SafetensorsFile;
