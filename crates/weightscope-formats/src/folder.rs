@@ -3,13 +3,17 @@
 //! `.safetensors` file in it, by name; without safetensors, `pytorch_model.bin` or the
 //! shards named by `pytorch_model.bin.index.json`; else the first `.pt`, `.pth`, `.ckpt`,
 //! `.gguf`, `.onnx`, `.keras` or `.h5` file; else every `.npz` or `.npy` file.
+//!
+//! A shard or file of several that cannot be opened does not fail the folder: its tensors
+//! (by the index, else one entry named after the file) are listed with the error as their
+//! problem, and so become error rows while the other files are analysed.
 
 use super::pytorch::PyTorchFile;
 use super::safetensors::SafetensorsFile;
-use super::{npy, TensorInfo, TensorSource};
+use super::{npy, DType, TensorInfo, TensorSource};
 use crate::{Error, Result};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 /// Several files read as one checkpoint.
 pub struct MultiSource {
@@ -18,6 +22,9 @@ pub struct MultiSource {
     tensors: Vec<TensorInfo>,
     /// (part, index within part) of each tensor.
     index: Vec<(usize, usize)>,
+    /// Whether each tensor is a later occurrence of a name found in an earlier part (see
+    /// [`crate::mark_duplicate_names`]): read as its error, not from its part.
+    duplicate: Vec<bool>,
 }
 
 impl MultiSource {
@@ -27,6 +34,17 @@ impl MultiSource {
         format: &str,
         parts: Vec<Box<dyn TensorSource>>,
         order: Option<Vec<String>>,
+    ) -> Self {
+        Self::ordered(format, parts, order, &HashMap::new())
+    }
+
+    /// As [`new`](Self::new); `home` gives the part an index assigns each name to, whose copy
+    /// of a name that several parts hold comes first (and is the one analysed).
+    fn ordered(
+        format: &str,
+        parts: Vec<Box<dyn TensorSource>>,
+        order: Option<Vec<String>>,
+        home: &HashMap<String, usize>,
     ) -> Self {
         let mut all: Vec<(TensorInfo, (usize, usize))> = Vec::new();
         for (p, part) in parts.iter().enumerate() {
@@ -41,15 +59,32 @@ impl MultiSource {
                 .map(|(i, n)| (n.as_str(), i))
                 .collect();
             // Stable sort: unnamed tensors keep their file order after the named ones.
-            all.sort_by_key(|(t, _)| rank.get(t.name.as_str()).copied().unwrap_or(usize::MAX));
+            all.sort_by_key(|(t, (p, _))| {
+                (
+                    rank.get(t.name.as_str()).copied().unwrap_or(usize::MAX),
+                    home.get(&t.name).is_some_and(|h| h != p),
+                )
+            });
         }
-        let (tensors, index) = all.into_iter().unzip();
+        let (mut tensors, index): (Vec<TensorInfo>, Vec<_>) = all.into_iter().unzip();
+        let mut duplicate = vec![false; tensors.len()];
+        for i in crate::mark_duplicate_names(&mut tensors) {
+            duplicate[i] = true;
+        }
         MultiSource {
             format: format.to_string(),
             parts,
             tensors,
             index,
+            duplicate,
         }
+    }
+
+    /// The error of a later occurrence of a name, or `None` to read from the part.
+    fn duplicate_error(&self, index: usize) -> Option<Error> {
+        let t = &self.tensors[index];
+        self.duplicate[index]
+            .then(|| Error::tensor(&t.file, &t.name, t.problem.clone().unwrap_or_default()))
     }
 }
 
@@ -64,12 +99,15 @@ impl TensorSource for MultiSource {
         &self.tensors
     }
     fn read_f64(&self, index: usize) -> Result<Vec<f64>> {
+        if let Some(e) = self.duplicate_error(index) {
+            return Err(e);
+        }
         let (p, i) = self.index[index];
         self.parts[p].read_f64(i)
     }
     fn reads_blocks(&self, index: usize) -> bool {
         let (p, i) = self.index[index];
-        self.parts[p].reads_blocks(i)
+        !self.duplicate[index] && self.parts[p].reads_blocks(i)
     }
     fn read_block_f64(
         &self,
@@ -77,16 +115,101 @@ impl TensorSource for MultiSource {
         rows: std::ops::Range<usize>,
         cols: std::ops::Range<usize>,
     ) -> Result<Vec<f64>> {
+        if let Some(e) = self.duplicate_error(index) {
+            return Err(e);
+        }
         let (p, i) = self.index[index];
         self.parts[p].read_block_f64(i, rows, cols)
     }
 }
 
+/// A part of a folder that could not be opened (a shard missing, corrupt, not a regular file
+/// or outside the folder): its tensors, as far as they are known (the index's names for a
+/// shard, else one entry named after the file), are listed with the error as their problem,
+/// so that they become error rows while the other parts are analysed.
+struct FailedPart {
+    file: PathBuf,
+    tensors: Vec<TensorInfo>,
+}
+
+impl FailedPart {
+    fn new(file: &Path, names: Vec<String>, error: &Error) -> Self {
+        let message = match error {
+            // The path is in the error row already: keep the reason only.
+            Error::Io { source, .. } => source.to_string(),
+            Error::Format { message, .. } | Error::Tensor { message, .. } => message.clone(),
+            Error::Usage(m) => m.clone(),
+        };
+        let names = if names.is_empty() {
+            vec![file_name(file)]
+        } else {
+            names
+        };
+        FailedPart {
+            file: file.to_path_buf(),
+            tensors: names
+                .into_iter()
+                .map(|name| TensorInfo {
+                    name,
+                    shape: Vec::new(),
+                    dtype: DType::Other("unknown".into()),
+                    file: file.to_path_buf(),
+                    problem: Some(format!("cannot open the file: {message}")),
+                    role: None,
+                })
+                .collect(),
+        }
+    }
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name().map_or_else(
+        || p.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+impl TensorSource for FailedPart {
+    fn format_name(&self) -> &str {
+        "unreadable"
+    }
+    fn files(&self) -> Vec<PathBuf> {
+        vec![self.file.clone()]
+    }
+    fn tensors(&self) -> &[TensorInfo] {
+        &self.tensors
+    }
+    fn read_f64(&self, index: usize) -> Result<Vec<f64>> {
+        let t = &self.tensors[index];
+        Err(Error::tensor(
+            &self.file,
+            &t.name,
+            t.problem.clone().unwrap_or_default(),
+        ))
+    }
+}
+
+/// Open one part of a folder with `open`; a part that fails becomes a [`FailedPart`] listing
+/// `names` (its tensors by the index, if any).
+fn open_part<S: TensorSource + 'static>(
+    path: &Path,
+    names: Vec<String>,
+    open: impl FnOnce(&Path) -> Result<S>,
+) -> Box<dyn TensorSource> {
+    match open(path) {
+        Ok(s) => Box::new(s),
+        Err(e) => Box::new(FailedPart::new(path, names, &e)),
+    }
+}
+
+/// The files of `dir` named `*.ext`, by name. Anything but a directory counts, FIFOs and
+/// broken links included, so that they are refused with an error naming them rather than
+/// skipped in silence.
 fn files_with_ext(dir: &Path, ext: &str) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
         let p = entry.map_err(|e| Error::io(dir, e))?.path();
-        if p.is_file() && p.extension().and_then(|e| e.to_str()) == Some(ext) {
+        if !p.is_dir() && p.extension().and_then(|e| e.to_str()) == Some(ext) {
             out.push(p);
         }
     }
@@ -94,9 +217,15 @@ fn files_with_ext(dir: &Path, ext: &str) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// The tensor order and the shard files (deduplicated, first use first) of a Hugging Face
-/// `*.index.json`, whose `weight_map` maps each tensor name to its shard.
-fn read_index(index_path: &Path) -> Result<(Vec<String>, Vec<String>)> {
+/// A Hugging Face `*.index.json`: the tensor order, and the shards (first use first) with
+/// the tensors the index puts in each.
+struct Index {
+    order: Vec<String>,
+    shards: Vec<(String, Vec<String>)>,
+}
+
+/// Read an index, whose `weight_map` maps each tensor name to its shard.
+fn read_index(index_path: &Path) -> Result<Index> {
     let text = std::fs::read_to_string(index_path).map_err(|e| Error::io(index_path, e))?;
     let json: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| Error::format(index_path, format!("not valid JSON: {e}")))?;
@@ -105,39 +234,77 @@ fn read_index(index_path: &Path) -> Result<(Vec<String>, Vec<String>)> {
         .and_then(|m| m.as_object())
         .ok_or_else(|| Error::format(index_path, "no \"weight_map\" object"))?;
     let order: Vec<String> = map.keys().cloned().collect();
-    let mut shards: Vec<String> = Vec::new();
-    for v in map.values() {
+    let mut shards: Vec<(String, Vec<String>)> = Vec::new();
+    for (name, v) in map {
         let s = v
             .as_str()
             .ok_or_else(|| Error::format(index_path, "weight_map values must be file names"))?;
-        // Shard names come from the file: keep them inside the folder.
-        if s.contains("..") || Path::new(s).is_absolute() {
-            return Err(Error::format(
-                index_path,
-                format!("shard '{s}' is outside the folder"),
-            ));
-        }
-        if !shards.iter().any(|x| x == s) {
-            shards.push(s.to_string());
+        match shards.iter_mut().find(|(x, _)| x == s) {
+            Some((_, names)) => names.push(name.clone()),
+            None => shards.push((s.to_string(), vec![name.clone()])),
         }
     }
-    Ok((order, shards))
+    Ok(Index { order, shards })
+}
+
+/// Whether a shard name from an index stays inside the folder: made of plain names only (no
+/// `..`, root or drive component). A `..` inside a name (`model..v2.safetensors`) is legal.
+fn inside_folder(shard: &str) -> bool {
+    let p = Path::new(shard);
+    p.components().next().is_some()
+        && p.components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+}
+
+/// Open the shards named by an index; a shard that cannot be opened (missing, corrupt, not a
+/// regular file, outside the folder) gives error rows for the tensors the index puts in it.
+fn open_indexed<S: TensorSource + 'static>(
+    dir: &Path,
+    index_path: &Path,
+    format: &str,
+    open: impl Fn(&Path) -> Result<S>,
+) -> Result<Box<dyn TensorSource>> {
+    let index = read_index(index_path)?;
+    let home: HashMap<String, usize> = index
+        .shards
+        .iter()
+        .enumerate()
+        .flat_map(|(p, (_, names))| names.iter().map(move |n| (n.clone(), p)))
+        .collect();
+    let parts = index
+        .shards
+        .into_iter()
+        .map(|(shard, names)| {
+            let path = dir.join(&shard);
+            if inside_folder(&shard) {
+                open_part(&path, names, &open)
+            } else {
+                let e = Error::format(
+                    index_path,
+                    format!("shard '{shard}' is outside the folder: refused"),
+                );
+                Box::new(FailedPart::new(&path, names, &e)) as Box<dyn TensorSource>
+            }
+        })
+        .collect();
+    Ok(Box::new(MultiSource::ordered(
+        format,
+        parts,
+        Some(index.order),
+        &home,
+    )))
 }
 
 /// Open a model folder.
 pub fn open_folder(dir: &Path) -> Result<Box<dyn TensorSource>> {
     let index_path = dir.join("model.safetensors.index.json");
     if index_path.is_file() {
-        let (order, shards) = read_index(&index_path)?;
-        let mut parts: Vec<Box<dyn TensorSource>> = Vec::new();
-        for s in &shards {
-            parts.push(Box::new(SafetensorsFile::open(&dir.join(s))?));
-        }
-        return Ok(Box::new(MultiSource::new(
+        return open_indexed(
+            dir,
+            &index_path,
             "safetensors (sharded)",
-            parts,
-            Some(order),
-        )));
+            SafetensorsFile::open,
+        );
     }
     let single = dir.join("model.safetensors");
     if single.is_file() {
@@ -147,24 +314,15 @@ pub fn open_folder(dir: &Path) -> Result<Box<dyn TensorSource>> {
     if !st.is_empty() {
         let parts = st
             .iter()
-            .map(|p| SafetensorsFile::open(p).map(|s| Box::new(s) as Box<dyn TensorSource>))
-            .collect::<Result<Vec<_>>>()?;
+            .map(|p| open_part(p, Vec::new(), SafetensorsFile::open))
+            .collect();
         return Ok(Box::new(MultiSource::new("safetensors", parts, None)));
     }
     // PyTorch weights of the same folder layout (transformers' WEIGHTS_NAME and
     // WEIGHTS_INDEX_NAME), used only when there are no safetensors.
     let index_path = dir.join("pytorch_model.bin.index.json");
     if index_path.is_file() {
-        let (order, shards) = read_index(&index_path)?;
-        let mut parts: Vec<Box<dyn TensorSource>> = Vec::new();
-        for s in &shards {
-            parts.push(Box::new(PyTorchFile::open(&dir.join(s))?));
-        }
-        return Ok(Box::new(MultiSource::new(
-            "pytorch (sharded)",
-            parts,
-            Some(order),
-        )));
+        return open_indexed(dir, &index_path, "pytorch (sharded)", PyTorchFile::open);
     }
     let single = dir.join("pytorch_model.bin");
     if single.is_file() {
@@ -181,10 +339,10 @@ pub fn open_folder(dir: &Path) -> Result<Box<dyn TensorSource>> {
     if !npz.is_empty() || !npys.is_empty() {
         let mut parts: Vec<Box<dyn TensorSource>> = Vec::new();
         for p in &npz {
-            parts.push(Box::new(npy::NpzFile::open(p)?));
+            parts.push(open_part(p, Vec::new(), npy::NpzFile::open));
         }
         for p in &npys {
-            parts.push(Box::new(npy::NpyFile::open(p)?));
+            parts.push(open_part(p, Vec::new(), npy::NpyFile::open));
         }
         return Ok(Box::new(MultiSource::new("numpy", parts, None)));
     }

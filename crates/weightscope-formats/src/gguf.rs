@@ -403,7 +403,6 @@ impl GgufFile {
             .map_err(|m| Error::format(path, format!("not a valid GGUF file: {m}")))?;
         let mut tensors = Vec::with_capacity(header.tensors.len());
         let mut ranges = Vec::with_capacity(header.tensors.len());
-        let mut seen = std::collections::HashSet::new();
         for t in &header.tensors {
             let (type_name, ti) = type_info(t.ggml_type);
             let is_int = matches!(t.ggml_type, 24..=27);
@@ -427,9 +426,6 @@ impl GgufFile {
                     Some(p)
                 }
             };
-            if !seen.insert(t.name.as_str()) && problem.is_none() {
-                problem = Some("duplicate tensor name (llama.cpp rejects the file)".into());
-            }
             // A shape whose product overflows would make every consumer that multiplies
             // the dims panic: such a tensor is listed without one (its problem says why).
             let shape: Vec<usize> = if shape_fits(&t.ne) {
@@ -447,6 +443,9 @@ impl GgufFile {
                 role: None,
             });
         }
+        // llama.cpp and gguf-py refuse a file that lists a name twice; see
+        // `mark_duplicate_names`.
+        crate::mark_duplicate_names(&mut tensors);
         Ok(GgufFile {
             path: path.to_path_buf(),
             bytes,

@@ -122,6 +122,35 @@ pub trait TensorSource: Send + Sync {
     }
 }
 
+/// The one rule for a tensor name that appears more than once in a checkpoint (a JSON header
+/// with a repeated key, two npz entries of one name, pickled names that collide once
+/// flattened, the same tensor in two shards, a GGUF listing it twice): the first occurrence,
+/// in the checkpoint's order, is analysed, and every later one becomes an error row naming the
+/// file of the first. The formats' own loaders disagree on which copy counts (JSON, zip and
+/// pickle dicts keep the last, gguf-py and llama.cpp refuse the file), so none is dropped in
+/// silence. A later occurrence loses its shape (an error row, never a skipped one); the
+/// indices marked are returned.
+pub(crate) fn mark_duplicate_names(tensors: &mut [TensorInfo]) -> Vec<usize> {
+    let mut first: std::collections::HashMap<String, PathBuf> = Default::default();
+    let mut marked = Vec::new();
+    for (i, t) in tensors.iter_mut().enumerate() {
+        match first.get(&t.name) {
+            Some(file) => {
+                t.problem = Some(format!(
+                    "duplicate tensor name (first in {})",
+                    file.display()
+                ));
+                t.shape = Vec::new();
+                marked.push(i);
+            }
+            None => {
+                first.insert(t.name.clone(), t.file.clone());
+            }
+        }
+    }
+    marked
+}
+
 /// Elements per row of a tensor viewed as `shape[0]` rows.
 fn row_len(info: &TensorInfo) -> usize {
     info.shape.iter().skip(1).product()
@@ -150,6 +179,10 @@ pub fn open(path: &Path) -> Result<Box<dyn TensorSource>> {
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if meta.is_dir() {
         return folder::open_folder(path);
+    }
+    // A FIFO, socket or device is refused before it is opened (opening a FIFO blocks).
+    if !meta.is_file() {
+        return Err(mapped::not_regular(path, &meta));
     }
     let ext = path
         .extension()

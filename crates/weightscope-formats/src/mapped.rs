@@ -22,7 +22,7 @@ pub(crate) enum Bytes {
 impl Bytes {
     /// Memory-map `path` read-only.
     pub(crate) fn map(path: &Path) -> Result<Self> {
-        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let file = open_regular(path)?;
         // SAFETY: the map is read-only and only read while parsing headers at open; tensor
         // data goes through `read_range`, which does not touch the map.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
@@ -64,6 +64,69 @@ impl Bytes {
             Bytes::Owned(v) => Ok(Cow::Borrowed(&v[range])),
         }
     }
+}
+
+/// What a file that is not a regular file is, for the message that refuses it.
+pub(crate) fn kind_of(meta: &std::fs::Metadata) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let t = meta.file_type();
+        if t.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+        if t.is_char_device() {
+            return "a character device";
+        }
+        if t.is_block_device() {
+            return "a block device";
+        }
+    }
+    if meta.is_dir() {
+        "a directory"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// The error that refuses a file that is not a regular file.
+pub(crate) fn not_regular(path: &Path, meta: &std::fs::Metadata) -> Error {
+    Error::format(
+        path,
+        format!(
+            "is {}, not a regular file: refused (reading a pipe or device could block forever \
+             or never end)",
+            kind_of(meta)
+        ),
+    )
+}
+
+/// Open `path` for reading if it is a regular file (a symbolic link to one is followed), and
+/// refuse anything else with a clear error. A FIFO is refused from its metadata before it is
+/// opened: opening one for reading blocks until a writer comes. In case the path is swapped
+/// between that check and the open, the open itself does not block (`O_NONBLOCK`, which
+/// changes nothing for a regular file) and the opened file is checked again.
+pub(crate) fn open_regular(path: &Path) -> Result<std::fs::File> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        return Err(not_regular(path, &meta));
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(|e| Error::io(path, e))?;
+    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        return Err(not_regular(path, &meta));
+    }
+    Ok(file)
 }
 
 impl std::ops::Deref for Bytes {

@@ -7,7 +7,9 @@ use super::{DType, TensorInfo, TensorSource};
 use crate::{Error, Result};
 use memmap2::Mmap;
 use std::io::Read;
+// Zip's central-directory walk that keeps repeated names (`ZipArchive` keeps the last copy).
 use std::path::{Path, PathBuf};
+use zip::unstable::read::ZipIterable;
 
 /// What the `.npy` header says about the data that follows it.
 struct NpyLayout {
@@ -142,7 +144,7 @@ pub struct NpyFile {
 
 impl NpyFile {
     pub fn open(path: &Path) -> Result<Self> {
-        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let file = crate::mapped::open_regular(path)?;
         // SAFETY: read-only map; see the safetensors reader.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
         parse_npy_header(&map).map_err(|e| Error::format(path, e))?;
@@ -179,8 +181,58 @@ impl TensorSource for NpyFile {
 pub struct NpzFile {
     path: PathBuf,
     tensors: Vec<TensorInfo>,
-    /// Zip entry index of each tensor.
+    /// Zip entry index of each tensor; with `by_position`, its position in the central
+    /// directory instead.
     entries: Vec<usize>,
+    /// Whether the archive repeats a name: `ZipArchive` keys its entries by name and keeps
+    /// only the last copy, so such an archive is listed and read by central-directory
+    /// position, every copy seen (see `mark_duplicate_names`).
+    by_position: bool,
+}
+
+/// The entry names of a zip archive in central-directory order, repeats kept.
+fn names_by_position(path: &Path) -> std::result::Result<Vec<String>, String> {
+    let file = crate::mapped::open_regular(path).map_err(|e| e.to_string())?;
+    let mut archive =
+        ZipIterable::try_new(file, zip::read::Config::default()).map_err(|e| e.to_string())?;
+    let mut names = Vec::new();
+    for entry in archive.files().map_err(|e| e.to_string())? {
+        let entry = entry.map_err(|e| e.to_string())?;
+        names.push(entry.name().map_err(|e| e.to_string())?.into_owned());
+    }
+    Ok(names)
+}
+
+/// Read entry `position` (in central-directory order) of a zip archive, at most `limit`
+/// bytes; as [`read_entry`] otherwise.
+fn read_at_position(
+    path: &Path,
+    position: usize,
+    limit: Option<u64>,
+) -> std::result::Result<Vec<u8>, String> {
+    let file = crate::mapped::open_regular(path).map_err(|e| e.to_string())?;
+    let mut body = file.try_clone().map_err(|e| e.to_string())?;
+    let mut archive =
+        ZipIterable::try_new(file, zip::read::Config::default()).map_err(|e| e.to_string())?;
+    let entry = archive
+        .files()
+        .map_err(|e| e.to_string())?
+        .nth(position)
+        .ok_or("the entry is gone from the archive")?
+        .map_err(|e| e.to_string())?;
+    let f = entry
+        .with_reader(&mut body, zip::ZipReadOptions::new())
+        .map_err(|e| e.to_string())?;
+    let size = f.size();
+    if size > MAX_ENTRY {
+        return Err(format!("entry claims {size} bytes"));
+    }
+    let cap = limit.map_or(size, |l| l.min(size));
+    let mut buf = Vec::with_capacity(cap as usize);
+    f.take(cap)
+        .read_to_end(&mut buf)
+        .map_err(|e| e.to_string())?;
+    Ok(buf)
 }
 
 /// Upper bound on one uncompressed entry read into memory, against zip headers that lie.
@@ -206,17 +258,29 @@ fn read_entry(
 
 impl NpzFile {
     pub fn open(path: &Path) -> Result<Self> {
-        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let file = crate::mapped::open_regular(path)?;
         let mut archive = zip::ZipArchive::new(file)
             .map_err(|e| Error::format(path, format!("not a valid .npz (zip) archive: {e}")))?;
         let mut tensors = Vec::new();
         let mut entries = Vec::new();
+        let by_position = archive.has_duplicate_names();
+        let repeated: Option<Vec<String>> =
+            if by_position {
+                Some(names_by_position(path).map_err(|e| {
+                    Error::format(path, format!("not a valid .npz (zip) archive: {e}"))
+                })?)
+            } else {
+                None
+            };
+        let count = repeated.as_ref().map_or(archive.len(), |n| n.len());
         // Archive order = the order numpy wrote the arrays.
-        for index in 0..archive.len() {
-            let entry = match archive
-                .by_index_raw(index)
-                .and_then(|f| Ok(f.name()?.into_owned()))
-            {
+        for index in 0..count {
+            let entry = match match &repeated {
+                Some(names) => Ok(names[index].clone()),
+                None => archive
+                    .by_index_raw(index)
+                    .and_then(|f| Ok(f.name()?.into_owned())),
+            } {
                 Ok(e) => e,
                 Err(e) => {
                     return Err(Error::format(
@@ -230,7 +294,12 @@ impl NpzFile {
             }
             let name = entry.strip_suffix(".npy").unwrap_or(&entry).to_string();
             // The header is in the first few hundred bytes.
-            let info = match read_entry(&mut archive, index, Some(1 << 16)) {
+            let head = if by_position {
+                read_at_position(path, index, Some(1 << 16))
+            } else {
+                read_entry(&mut archive, index, Some(1 << 16))
+            };
+            let info = match head {
                 Ok(head) => info_from(path, name, &head),
                 Err(e) => TensorInfo {
                     name,
@@ -244,10 +313,13 @@ impl NpzFile {
             tensors.push(info);
             entries.push(index);
         }
+        // Two entries of one name: numpy keeps the last; see `mark_duplicate_names`.
+        crate::mark_duplicate_names(&mut tensors);
         Ok(NpzFile {
             path: path.to_path_buf(),
             tensors,
             entries,
+            by_position,
         })
     }
 }
@@ -268,8 +340,12 @@ impl TensorSource for NpzFile {
         if let Some(p) = &info.problem {
             return Err(err(p.clone()));
         }
+        if self.by_position {
+            let bytes = read_at_position(&self.path, self.entries[index], None).map_err(err)?;
+            return decode_npy(&bytes).map_err(err);
+        }
         // A fresh handle per read keeps the reader Sync without a lock.
-        let file = std::fs::File::open(&self.path).map_err(|e| Error::io(&self.path, e))?;
+        let file = crate::mapped::open_regular(&self.path)?;
         let mut archive = zip::ZipArchive::new(file).map_err(|e| err(e.to_string()))?;
         let bytes = read_entry(&mut archive, self.entries[index], None).map_err(err)?;
         decode_npy(&bytes).map_err(err)

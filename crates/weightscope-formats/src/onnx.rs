@@ -1,5 +1,6 @@
-//! `.onnx` models: the initializers of the main graph, memory-mapped, with the role each
-//! plays in the graph (the weight input of a MatMul, Gemm or Conv node).
+//! `.onnx` models: the initializers of the main graph, and the tensors of its `Constant`
+//! nodes (Paddle2ONNX and some other exporters store every weight that way), memory-mapped,
+//! with the role each plays in the graph (the weight input of a MatMul, Gemm or Conv node).
 //!
 //! The file is one protobuf `ModelProto` (onnx/onnx.proto), decoded with the minimal
 //! wire-format reader in [`crate::protobuf`]. The fields read:
@@ -7,8 +8,9 @@
 //! ```text
 //! ModelProto   7: graph GraphProto
 //! GraphProto   1: node NodeProto*   5: initializer TensorProto*
-//! NodeProto    1: input string*     4: op_type   5: attribute AttributeProto*   7: domain
-//! AttributeProto 1: name  3: i (int64)
+//! NodeProto    1: input string*  2: output string*  4: op_type  5: attribute AttributeProto*
+//!              7: domain
+//! AttributeProto 1: name  3: i (int64)  5: t (TensorProto)
 //! TensorProto  1: dims int64*  2: data_type  3: segment  4: float_data float*
 //!              5: int32_data int32*  8: name  9: raw_data  10: double_data double*
 //!              13: external_data StringStringEntryProto* (1: key, 2: value)
@@ -195,13 +197,36 @@ fn tensor_meta(msg: &[u8], base: usize) -> R<TensorMeta> {
     Ok(m)
 }
 
-/// One graph node, as far as roles go.
+/// One graph node, as far as roles and weights go.
 struct Node {
     op_type: String,
     domain: String,
     inputs: Vec<String>,
+    outputs: Vec<String>,
     /// Integer attributes (name, value).
     ints: Vec<(String, i64)>,
+    /// Tensor attributes: (name, absolute byte range of the `TensorProto`).
+    tensors: Vec<(String, (usize, usize))>,
+}
+
+impl Node {
+    /// Whether the node is of the default ONNX domain, where op types mean what the spec says.
+    fn is_onnx_domain(&self) -> bool {
+        self.domain.is_empty() || self.domain == "ai.onnx"
+    }
+
+    /// The tensor a `Constant` node outputs when it is given as a `value` tensor (its other
+    /// attributes, `value_float(s)`/`value_int(s)`/…, are scalars and lists, not weights).
+    fn constant_value(&self) -> Option<(usize, usize)> {
+        if self.op_type != "Constant" || !self.is_onnx_domain() {
+            return None;
+        }
+        self.tensors
+            .iter()
+            .rev()
+            .find(|(name, _)| name == "value")
+            .map(|(_, range)| *range)
+    }
 }
 
 fn parse_node(msg: &[u8], base: usize) -> R<Node> {
@@ -209,26 +234,33 @@ fn parse_node(msg: &[u8], base: usize) -> R<Node> {
         op_type: String::new(),
         domain: String::new(),
         inputs: Vec::new(),
+        outputs: Vec::new(),
         ints: Vec::new(),
+        tensors: Vec::new(),
     };
     let mut f = Fields::new(msg, base);
     while let Some((field, p, at)) = f.next_field()? {
         match (field, p) {
             (1, Payload::Bytes(b)) => n.inputs.push(utf8(b)),
+            (2, Payload::Bytes(b)) => n.outputs.push(utf8(b)),
             (4, Payload::Bytes(b)) => n.op_type = utf8(b),
             (7, Payload::Bytes(b)) => n.domain = utf8(b),
             (5, Payload::Bytes(b)) => {
-                let (mut name, mut i) = (String::new(), None);
+                let (mut name, mut i, mut t) = (String::new(), None, None);
                 let mut a = Fields::new(b, at);
-                while let Some((k, p, _)) = a.next_field()? {
+                while let Some((k, p, t_at)) = a.next_field()? {
                     match (k, p) {
                         (1, Payload::Bytes(s)) => name = utf8(s),
                         (3, Payload::Varint(v)) => i = Some(v as i64),
+                        (5, Payload::Bytes(s)) => t = Some((t_at, t_at + s.len())),
                         _ => {}
                     }
                 }
                 if let Some(i) = i {
-                    n.ints.push((name, i));
+                    n.ints.push((name.clone(), i));
+                }
+                if let Some(t) = t {
+                    n.tensors.push((name, t));
                 }
             }
             _ => {}
@@ -239,7 +271,7 @@ fn parse_node(msg: &[u8], base: usize) -> R<Node> {
 
 /// The role of each input position of a node whose initializer inputs are layer weights.
 fn roles_of(node: &Node) -> Vec<(usize, String)> {
-    if !(node.domain.is_empty() || node.domain == "ai.onnx") {
+    if !node.is_onnx_domain() {
         return Vec::new();
     }
     let attr = |name: &str| {
@@ -331,14 +363,30 @@ impl OnnxFile {
                 }
             }
         }
+        // The weights: the initializers, then the `value` tensors of the Constant nodes in
+        // node order, each named after the node's output (what the consuming nodes name as
+        // their input; the TensorProto's own name is optional there).
+        let constants = nodes.iter().filter_map(|node| {
+            let (s, e) = node.constant_value()?;
+            let output = node.outputs.first().cloned().unwrap_or_default();
+            Some((&bytes[s..e], s, Some(output)))
+        });
+        let weights: Vec<(&[u8], usize, Option<String>)> = inits
+            .iter()
+            .map(|&(at, msg)| (msg, at, None))
+            .chain(constants)
+            .collect();
         let mut externals: Vec<External> = Vec::new();
-        let mut tensors = Vec::with_capacity(inits.len());
-        let mut sources = Vec::with_capacity(inits.len());
-        for (i, (at, msg)) in inits.iter().enumerate() {
-            let (info, source) = match tensor_meta(msg, *at) {
-                Ok(m) => {
+        let mut tensors = Vec::with_capacity(weights.len());
+        let mut sources = Vec::with_capacity(weights.len());
+        for (i, (msg, at, output)) in weights.into_iter().enumerate() {
+            let (info, source) = match tensor_meta(msg, at) {
+                Ok(mut m) => {
+                    if let Some(output) = output {
+                        m.name = output;
+                    }
                     let (source, problem, shape) =
-                        locate(&m, (*at, *at + msg.len()), dir, &mut externals);
+                        locate(&m, (at, at + msg.len()), dir, &mut externals);
                     let role = roles.get(m.name.as_str()).map(|r| r.join(", "));
                     let info = TensorInfo {
                         name: m.name,
@@ -352,7 +400,10 @@ impl OnnxFile {
                 }
                 Err(e) => (
                     TensorInfo {
-                        name: format!("initializer #{i}"),
+                        name: match output {
+                            Some(o) => o,
+                            None => format!("initializer #{i}"),
+                        },
                         shape: Vec::new(),
                         dtype: DType::Other("unknown".into()),
                         file: path.to_path_buf(),
@@ -365,6 +416,8 @@ impl OnnxFile {
             tensors.push(info);
             sources.push(source);
         }
+        // An initializer and a Constant output of one name, or a name repeated.
+        crate::mark_duplicate_names(&mut tensors);
         Ok(OnnxFile {
             path: path.to_path_buf(),
             bytes,
@@ -497,11 +550,8 @@ fn external(
     let file = match externals.iter().position(|e| e.path == full) {
         Some(i) => i,
         None => {
-            let bytes = if full.is_file() {
-                Bytes::map(&full).map_err(|e| e.to_string())
-            } else {
-                Err(format!("external data file {} is missing", full.display()))
-            };
+            let bytes = check_external_file(dir, &full)
+                .and_then(|()| Bytes::map(&full).map_err(|e| e.to_string()));
             externals.push(External {
                 path: full.clone(),
                 bytes,
@@ -525,6 +575,43 @@ fn external(
         start: offset as usize,
         end: end as usize,
     })
+}
+
+/// Refuse an external data file as onnx's own loader does (onnx/checker.cc,
+/// `resolve_external_data_location`): a symbolic link (a link to /etc/passwd would otherwise be
+/// read as weights), anything but a regular file (a FIFO would block the read), and a path
+/// that resolves outside the model's folder (through a linked subfolder).
+fn check_external_file(dir: &Path, full: &Path) -> R<()> {
+    let shown = full.display();
+    let meta = std::fs::symlink_metadata(full).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => format!("external data file {shown} is missing"),
+        _ => format!("external data file {shown}: {e}"),
+    })?;
+    if meta.file_type().is_symlink() {
+        return Err(format!(
+            "external data file {shown} is a symbolic link: refused, as onnx's loader refuses it"
+        ));
+    }
+    if !meta.is_file() {
+        return Err(format!(
+            "external data file {shown} is {}, not a regular file: refused",
+            crate::mapped::kind_of(&meta)
+        ));
+    }
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let canonical =
+        |p: &Path| std::fs::canonicalize(p).map_err(|e| format!("external data file {shown}: {e}"));
+    if !canonical(full)?.starts_with(canonical(dir)?) {
+        return Err(format!(
+            "external data file {shown} resolves outside the model's folder: refused, as \
+             onnx's loader refuses it"
+        ));
+    }
+    Ok(())
 }
 
 /// Decode little-endian elements of ONNX `data_type` `t`.

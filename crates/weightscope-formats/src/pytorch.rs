@@ -104,7 +104,7 @@ struct Found {
 impl PyTorchFile {
     /// Open a checkpoint: memory-map it and parse its pickle; storages are read lazily.
     pub fn open(path: &Path) -> Result<Self> {
-        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let file = crate::mapped::open_regular(path)?;
         // SAFETY: read-only map; see the safetensors reader.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
         Self::parse(path, Bytes::Map(map))
@@ -176,6 +176,8 @@ impl PyTorchFile {
             });
             layouts.push(layout);
         }
+        // Dotted names that collide once nested dicts are flattened ("a.b" and {"a": {"b"}}).
+        crate::mark_duplicate_names(&mut tensors);
         Ok(PyTorchFile {
             path: path.to_path_buf(),
             bytes,

@@ -78,7 +78,7 @@ pub(crate) fn parse_header(path: &Path, bytes: &[u8]) -> Result<Listing> {
         ))
     })?;
     let text = std::str::from_utf8(header).map_err(|_| bad("header is not UTF-8"))?;
-    let entries: serde_json::Map<String, serde_json::Value> =
+    let HeaderEntries(entries) =
         serde_json::from_str(text).map_err(|e| bad(&format!("header is not JSON ({e})")))?;
     let data_start = 8 + n;
     let mut items = Vec::new();
@@ -140,9 +140,43 @@ pub(crate) fn parse_header(path: &Path, bytes: &[u8]) -> Result<Listing> {
         };
         items.push((info, range));
     }
+    // A repeated key is a duplicate tensor name, marked in header order (see
+    // `mark_duplicate_names`); its data range stays for the sort below.
+    let mut infos: Vec<TensorInfo> = items.iter().map(|(t, _)| t.clone()).collect();
+    crate::mark_duplicate_names(&mut infos);
+    for ((t, _), marked) in items.iter_mut().zip(infos) {
+        *t = marked;
+    }
     // File order (by data offset), as the tensors were written; name breaks ties.
     items.sort_by(|a, b| a.1 .0.cmp(&b.1 .0).then_with(|| a.0.name.cmp(&b.0.name)));
     Ok(items.into_iter().unzip())
+}
+
+/// The header's entries in their order, a repeated key kept (a JSON map keeps only the last
+/// value of a key, which would drop a duplicate tensor in silence).
+struct HeaderEntries(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for HeaderEntries {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = HeaderEntries;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<HeaderEntries, A::Error> {
+                let mut out = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    out.push(entry);
+                }
+                Ok(HeaderEntries(out))
+            }
+        }
+        d.deserialize_map(Entries)
+    }
 }
 
 impl TensorSource for SafetensorsFile {

@@ -112,12 +112,75 @@ pub fn gram_eigenvalues(
         Solver::Auto => {
             let ev = gram()?;
             if auto_wants_svd(&ev) {
-                singular_values_squared(w, precision)
+                rank_deficient_singular_values_squared(w, precision)
             } else {
                 Ok(ev)
             }
         }
     }
+}
+
+/// The exact route of [`Solver::Auto`] for a rank-deficient W (N × M, N ≥ M): the SVD, on a
+/// smaller matrix when W repeats rows or columns, the common way a layer collapses to low
+/// rank exactly (a stride-0 view broadcast from one row or column, a constant matrix, tied
+/// rows). WᵀW = Σ c·u·uᵀ over the k distinct rows u of W with their counts c, so W has the
+/// singular values of the k × M matrix of the rows √c·u, and zeros for the rest; likewise
+/// for columns (W·Wᵀ). The SVD then costs O(k²·M) rather than O(N·M²): a 4096 × 4096
+/// broadcast view is one row. The zeros come out exactly 0, where the SVD of W would give
+/// rounding noise of ≈ ε·σmax. A W without repeats takes the SVD of W unchanged.
+fn rank_deficient_singular_values_squared(
+    w: MatRef<'_, f64>,
+    precision: Precision,
+) -> Result<Vec<f64>, NoConvergence> {
+    let m = w.ncols();
+    let reduced = merge_repeated_rows(w).or_else(|| merge_repeated_rows(w.transpose()));
+    let Some(reduced) = reduced else {
+        return singular_values_squared(w, precision);
+    };
+    // Wide or tall, the reduced matrix has min(k, its columns) ≤ M singular values.
+    let reduced = if reduced.nrows() >= reduced.ncols() {
+        reduced
+    } else {
+        reduced.transpose().to_owned()
+    };
+    let mut ev = singular_values_squared(reduced.as_ref(), precision)?;
+    ev.resize(m, 0.0);
+    Ok(ascending_clamped(ev))
+}
+
+/// The distinct rows of `w`, each times √(its count), when some row repeats (else `None`).
+/// Rows are equal when their bits are (NaN and infinities are refused before this).
+fn merge_repeated_rows(w: MatRef<'_, f64>) -> Option<Mat<f64>> {
+    let (n, m) = (w.nrows(), w.ncols());
+    let row_hash = |i: usize| {
+        // FNV-1a over the bit patterns: a cheap key to sort by; equal keys are compared in full.
+        (0..m).fold(0xcbf2_9ce4_8422_2325u64, |h, j| {
+            (h ^ w[(i, j)].to_bits()).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+    };
+    let same = |a: usize, b: usize| (0..m).all(|j| w[(a, j)].to_bits() == w[(b, j)].to_bits());
+    let mut keyed: Vec<(u64, usize)> = (0..n).map(|i| (row_hash(i), i)).collect();
+    keyed.sort_unstable();
+    // (first row, count) of each distinct row; rows of one hash are compared with the
+    // distinct rows of that hash found so far.
+    let mut groups: Vec<(usize, usize)> = Vec::new();
+    let mut run_start = 0;
+    for (at, &(hash, i)) in keyed.iter().enumerate() {
+        if at > 0 && keyed[at - 1].0 != hash {
+            run_start = groups.len();
+        }
+        match groups[run_start..].iter_mut().find(|(r, _)| same(*r, i)) {
+            Some((_, count)) => *count += 1,
+            None => groups.push((i, 1)),
+        }
+    }
+    if groups.len() == n {
+        return None;
+    }
+    Some(Mat::from_fn(groups.len(), m, |g, j| {
+        let (row, count) = groups[g];
+        (count as f64).sqrt() * w[(row, j)]
+    }))
 }
 
 /// Whether [`Solver::Auto`] replaces these Gram eigenvalues (ascending) by an SVD: the
@@ -362,6 +425,51 @@ mod tests {
             .map(|(i, j)| w[(i, j)] * w[(i, j)])
             .sum();
         assert!((a.iter().sum::<f64>() - fro).abs() < 1e-10 * fro);
+    }
+
+    #[test]
+    fn auto_on_a_constant_matrix_gives_its_one_eigenvalue_and_exact_zeros() {
+        // W = c·1·1ᵀ (N × M): WᵀW = N·c²·1·1ᵀ, one eigenvalue N·M·c², the others 0.
+        let (n, m, c) = (50, 20, 0.3);
+        let w = mat(n, m, |_, _| c);
+        for p in [Precision::F64, Precision::F32] {
+            let ev = gram_eigenvalues(w.as_ref(), Solver::Auto, p).unwrap();
+            let want = (n * m) as f64 * c * c;
+            let tol = if p == Precision::F64 { 1e-13 } else { 1e-6 };
+            assert_eq!(ev.len(), m);
+            assert!((ev[m - 1] - want).abs() <= tol * want, "{p:?} {ev:?}");
+            assert!(ev[..m - 1].iter().all(|&x| x == 0.0), "{p:?} {ev:?}");
+        }
+    }
+
+    #[test]
+    fn auto_on_repeated_rows_or_columns_agrees_with_the_svd_of_w() {
+        // 3 distinct rows repeated 4, 8 and 12 times, interleaved (24 × 10); 4 distinct
+        // columns, each 3 times, in an 18 × 12 matrix whose rows are all distinct.
+        let base = |r: usize, j: usize| (((r * 37 + j * 11) % 19) as f64 - 9.0) / 5.0;
+        let rows = mat(24, 10, |i, j| base([0, 1, 2, 1, 2, 2][i % 6], j));
+        let cols = mat(18, 12, |i, j| base(j % 4 + 3, i) + (j % 4) as f64);
+        assert!(merge_repeated_rows(cols.as_ref()).is_none());
+        for w in [rows, cols] {
+            let auto = gram_eigenvalues(w.as_ref(), Solver::Auto, Precision::F64).unwrap();
+            let svd = gram_eigenvalues(w.as_ref(), Solver::Svd, Precision::F64).unwrap();
+            let max = svd[svd.len() - 1];
+            let rank = svd.iter().filter(|&&x| x > 1e-20 * max).count();
+            assert!(rank < w.ncols() && auto.len() == svd.len());
+            for (a, b) in auto.iter().zip(&svd) {
+                if *b > 1e-20 * max {
+                    assert!((a - b).abs() <= 1e-13 * max, "{a} {b}");
+                } else {
+                    assert_eq!(*a, 0.0);
+                }
+            }
+        }
+        // No repeated row or column: the SVD of W itself, as before.
+        let w = mat(30, 10, |i, j| {
+            (i as f64 + 1.0) * (j as f64 + 1.0) + (i % 3) as f64 * (j % 2) as f64
+        });
+        assert!(merge_repeated_rows(w.as_ref()).is_none());
+        assert!(merge_repeated_rows(w.transpose()).is_none());
     }
 
     #[test]

@@ -134,6 +134,42 @@ fn a_bad_layer_exits_1_and_the_rest_is_analysed() {
 }
 
 #[test]
+fn a_missing_shard_is_error_rows_and_the_other_shards_are_analysed() {
+    let d = tmpdir("lost_shard");
+    // A legal shard name containing "..", and a shard the index names that is not there.
+    std::fs::copy(example(), d.join("model..v2.safetensors")).unwrap();
+    let index = serde_json::json!({"metadata": {}, "weight_map": {
+        "fc_layers.2.weight": "model..v2.safetensors",
+        "lost.weight": "model-00002-of-00002.safetensors"
+    }});
+    std::fs::write(d.join("model.safetensors.index.json"), index.to_string()).unwrap();
+    let out = run(bin().arg("analyze").arg(&d));
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("fc_layers.2") && stdout.contains("conv_layers.0"),
+        "{stdout}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("lost.weight") && stderr.contains("model-00002-of-00002.safetensors"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn onnx_weights_in_constant_nodes_are_analysed() {
+    // tools/make_input_fixtures.py: a Gemm (16×8) and a MatMul (16×4) weight, both Constant
+    // nodes; each has at least 4 eigenvalues.
+    let model =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/onnx/constants.onnx");
+    let out = run(bin().arg("analyze").arg(&model).args(["--min-evals", "4"]));
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("2 layers analysed"), "{stdout}");
+}
+
+#[test]
 fn npz_and_npy_give_the_same_numbers() {
     let d = tmpdir("npz");
     let w = pseudo_random(50 * 20, 7);

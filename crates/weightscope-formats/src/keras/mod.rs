@@ -150,7 +150,7 @@ impl KerasFile {
     /// Open a file (memory-mapped): a `.keras` archive or an HDF5 file, told by their
     /// signatures whatever the extension.
     pub fn open(path: &Path) -> Result<Self> {
-        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let file = crate::mapped::open_regular(path)?;
         // SAFETY: read-only map; see the safetensors reader.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
         Self::from_owner(path, Arc::new(map), Limits::default())

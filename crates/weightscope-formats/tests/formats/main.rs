@@ -5,6 +5,7 @@
 mod common;
 mod fuzz_seeds;
 mod gguf;
+mod inputs;
 mod keras;
 mod onnx;
 mod pytorch;

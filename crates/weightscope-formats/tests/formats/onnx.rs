@@ -205,3 +205,31 @@ fn lying_lengths_inside_tensors_are_per_tensor_problems() {
     let e = m.read_f64(2).unwrap_err().to_string();
     assert!(e.contains("no_data") && e.contains("no data"), "{e}");
 }
+
+#[test]
+fn constant_node_weights_are_read_with_their_roles() {
+    // Every tensor a Constant node (tools/make_input_fixtures.py): named by the node's output.
+    assert_eq!(check_against_reference("constants"), 3);
+    let m = open(&fixtures().join("constants.onnx")).unwrap();
+    assert_eq!(
+        common::names(&*m),
+        ["fc1.weight", "fc1.bias", "fc2.weight", "out_shape"]
+    );
+    assert_eq!(
+        role(&*m, "fc1.weight").as_deref(),
+        Some("Gemm B (transB=1)")
+    );
+    assert_eq!(m.tensors()[0].shape, vec![16, 8]);
+    assert_eq!(role(&*m, "fc2.weight").as_deref(), Some("MatMul B")); // float_data
+    assert_eq!(m.tensors()[2].shape, vec![16, 4]);
+    assert_eq!(role(&*m, "fc1.bias"), None);
+    assert_eq!(m.tensors()[3].dtype, DType::Other("INT64".into()));
+    assert!(m.tensors().iter().all(|t| t.problem.is_none()));
+
+    // A Constant weight beside an initializer: initializers first, then the constants.
+    assert_eq!(check_against_reference("constants_conv"), 2);
+    let c = open(&fixtures().join("constants_conv.onnx")).unwrap();
+    assert_eq!(common::names(&*c), ["conv.bias", "conv.weight"]);
+    assert_eq!(role(&*c, "conv.weight").as_deref(), Some("Conv W"));
+    assert_eq!(c.tensors()[1].shape, vec![4, 3, 3, 3]);
+}
