@@ -6,6 +6,7 @@
 //! folder as a Hugging Face model folder.
 
 mod convert;
+pub mod identity;
 pub mod error;
 pub mod folder;
 pub mod gguf;
@@ -19,6 +20,7 @@ pub mod pytorch;
 pub mod safetensors;
 
 pub use error::{Error, Result};
+pub use identity::{identity, Identity};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
