@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use train::{Data, Mlp, Sgd};
-use weightscope::report::plots::{layer_plot, ImageFormat, LayerPlot};
+use weightscope_report::plots::{layer_plot, ImageFormat, LayerPlot};
 
 /// MLP3 of the paper: two hidden layers of 512 (§4, MLP3; here on MNIST).
 const SIZES: [usize; 4] = [mnist::PIXELS, 512, 512, 10];
