@@ -16,7 +16,8 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
     let path = &args.input.model;
     let src = formats::open(path)?;
     let source = path.display().to_string();
-    if opts.filter.is_some() && weightscope::analyze::plan(src.as_ref(), &opts).is_empty() {
+    let plans = weightscope::analyze::plan(src.as_ref(), &opts);
+    if opts.filter.is_some() && plans.is_empty() {
         bail!(
             "--layers {} matches no tensor of {} (see `weightscope describe`)",
             args.analysis.select.layers.as_deref().unwrap_or(""),
@@ -26,15 +27,29 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
 
     let journal_path = args.json.as_ref().or(args.csv.as_ref());
     let journal_path = journal_path.and_then(|p| journal::path_beside(p));
-    let header = journal::header(&source, &opts)?;
-    let done = match (&journal_path, args.resume) {
-        (Some(j), true) => journal::load(j, &header)?,
-        (None, true) => bail!("--resume needs --json or --csv (the journal sits beside it)"),
-        (_, false) => Done::new(),
-    };
-    let journal = match journal_path {
-        Some(j) => Some(Journal::create(j, &header, &done)?),
+    let done = match &journal_path {
+        Some(j) => {
+            let identity = formats::identity(path, &src.files())?;
+            let header = journal::header(&source, &opts, &identity)?;
+            let done = if args.resume {
+                let loaded = journal::load(j, &header, &plans)?;
+                for note in &loaded.notes {
+                    eprintln!("warning: {note}");
+                }
+                loaded.done
+            } else {
+                Done::new()
+            };
+            Some((j.clone(), header, done))
+        }
+        None if args.resume => {
+            bail!("--resume needs --json or --csv (the journal sits beside it)")
+        }
         None => None,
+    };
+    let (journal, done) = match done {
+        Some((j, header, done)) => (Some(Journal::create(j, &header, &done)?), done),
+        None => (None, Done::new()),
     };
     let record = |r: &LayerResult| {
         if let Some(j) = &journal {

@@ -212,8 +212,7 @@ fn resume_reuses_the_journal_of_an_interrupted_run() {
     let full: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     // Forge the journal an interrupted run would leave: header + the first row, with a
     // marker value that only the journal could supply.
-    let opts = &full["options"];
-    let header = serde_json::json!({"weightscope_journal": 1, "source": example().display().to_string(), "options": opts});
+    let header = journal_header(&example(), &full["options"]);
     let mut row = full["layers"][0].clone();
     row["alpha"] = serde_json::json!(123.5);
     let journal = d.join("r.json.partial.jsonl");
@@ -249,6 +248,94 @@ fn resume_reuses_the_journal_of_an_interrupted_run() {
         .args(["-q", "--resume", "--json"])
         .arg(&json));
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// The header line a run of `model` with `options` writes to its journal.
+fn journal_header(model: &Path, options: &serde_json::Value) -> serde_json::Value {
+    let identity = weightscope::formats::identity(model, &[model.to_path_buf()]).unwrap();
+    serde_json::json!({
+        "weightscope_journal": 2,
+        "source": model.display().to_string(),
+        "options": options,
+        "identity": identity,
+    })
+}
+
+/// Run `analyze model -q --json json`, with `--resume` when asked; the report written.
+fn analyze_json(model: &Path, json: &Path, resume: bool) -> (Output, serde_json::Value) {
+    let mut cmd = bin();
+    cmd.arg("analyze").arg(model).args(["-q", "--json"]).arg(json);
+    if resume {
+        cmd.arg("--resume");
+    }
+    let out = run(&mut cmd);
+    let v = serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap();
+    (out, v)
+}
+
+#[test]
+fn resume_starts_over_when_the_checkpoint_was_replaced() {
+    let d = tmpdir("resume_replaced");
+    let model = d.join("m.safetensors");
+    std::fs::copy(example(), &model).unwrap();
+    let json = d.join("r.json");
+    let (_, full) = analyze_json(&model, &json, false);
+    // The journal of an interrupted run of this very file, one row marked.
+    let mut row = full["layers"][0].clone();
+    row["alpha"] = serde_json::json!(123.5);
+    let journal = d.join("r.json.partial.jsonl");
+    let header = journal_header(&model, &full["options"]);
+    std::fs::write(&journal, format!("{header}\n{row}\n")).unwrap();
+    // The checkpoint is then rewritten with other weights (same size and tensors).
+    let mut bytes = std::fs::read(&model).unwrap();
+    let last = bytes.len() - 8;
+    bytes[last] ^= 0x55;
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(&model, &bytes).unwrap();
+    let (out, resumed) = analyze_json(&model, &json, true);
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the checkpoint has changed") && stderr.contains("m.safetensors"),
+        "{stderr}"
+    );
+    // Nothing of the old journal is reused: the rows are those of a fresh run of the new file.
+    let (_, fresh) = analyze_json(&model, &d.join("fresh.json"), false);
+    assert_ne!(resumed["layers"][0]["alpha"], 123.5);
+    assert_eq!(resumed["layers"], fresh["layers"]);
+    assert!(!journal.exists());
+}
+
+#[test]
+fn resume_drops_journal_rows_that_do_not_match_the_checkpoint() {
+    let d = tmpdir("resume_rows");
+    let json = d.join("r.json");
+    let (_, full) = analyze_json(&example(), &json, false);
+    let header = journal_header(&example(), &full["options"]);
+    // Row 0 names another tensor, row 1 has another shape, row 2 another kind, row 3 is
+    // a layer id the checkpoint does not have; row 4 is right (and marked).
+    let mut rows: Vec<serde_json::Value> = (0..5).map(|i| full["layers"][i].clone()).collect();
+    rows[0]["longname"] = "someone.else.weight".into();
+    rows[1]["shape"] = serde_json::json!([1, 2]);
+    rows[2]["layer_type"] = "embedding".into();
+    rows[3]["layer_id"] = 999.into();
+    for r in &mut rows {
+        r["alpha"] = serde_json::json!(123.5);
+    }
+    let lines: Vec<String> = rows.iter().map(|r| r.to_string()).collect();
+    std::fs::write(
+        d.join("r.json.partial.jsonl"),
+        format!("{header}\n{}\n", lines.join("\n")),
+    )
+    .unwrap();
+    let (out, resumed) = analyze_json(&example(), &json, true);
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("4 row(s) do not match"), "{stderr}");
+    for i in 0..4 {
+        assert_eq!(resumed["layers"][i], full["layers"][i], "row {i}");
+    }
+    assert_eq!(resumed["layers"][4]["alpha"], 123.5);
 }
 
 #[test]
