@@ -1,5 +1,6 @@
 //! `weightscope analyze`: every layer's metrics, as a table and a summary, CSV and JSON.
 
+use super::outputs::{self, Output};
 use super::{exit_code, print, write_plots};
 use crate::cli::AnalyzeArgs;
 use crate::journal::{self, Journal};
@@ -10,6 +11,22 @@ use weightscope::{formats, LayerResult, Status};
 use weightscope_report as report;
 
 pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
+    let journal_path = args.json.as_ref().or(args.csv.as_ref());
+    let journal_path = journal_path.and_then(|p| journal::path_beside(p));
+    let mut outs = Vec::new();
+    if let Some(p) = &args.csv {
+        outs.push(Output::File("--csv", p));
+    }
+    if let Some(p) = &args.json {
+        outs.push(Output::File("--json", p));
+    }
+    if let Some(p) = &journal_path {
+        outs.push(Output::File("the journal of --resume", p));
+    }
+    if let Some(p) = &args.plots {
+        outs.push(Output::Folder("--plots", p));
+    }
+    outputs::check(&outs)?;
     let mut opts = args.analysis.options()?;
     opts.keep_esd = args.plots.is_some();
 
@@ -25,8 +42,6 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
         );
     }
 
-    let journal_path = args.json.as_ref().or(args.csv.as_ref());
-    let journal_path = journal_path.and_then(|p| journal::path_beside(p));
     let done = match &journal_path {
         Some(j) => {
             let identity = formats::identity(path, &src.files())?;

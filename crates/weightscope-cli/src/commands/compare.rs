@@ -1,5 +1,6 @@
 //! `weightscope compare`: a fine-tuned model against its base, layer by layer.
 
+use super::outputs::{self, Output};
 use super::print;
 use crate::cli::CompareArgs;
 use anyhow::Result;
@@ -9,6 +10,7 @@ use weightscope::compare::compare;
 use weightscope_report as report;
 
 pub fn run(args: CompareArgs) -> Result<ExitCode> {
+    outputs::check(&[Output::File("--output", &args.output)])?;
     let opts = args.analysis.options()?;
     let rows = compare(&args.base, &args.tuned, &opts)?;
     let mut text = String::new();

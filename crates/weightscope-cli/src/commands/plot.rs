@@ -1,5 +1,6 @@
 //! `weightscope plot`: every layer's spectrum plots and the model's depth plots.
 
+use super::outputs::{self, Output};
 use super::{exit_code, print, write_plots};
 use crate::cli::{AnalysisArgs, Input, PlotArgs};
 use crate::progress::{self, Done};
@@ -9,6 +10,7 @@ use weightscope::{formats, Report};
 use weightscope_report as report;
 
 pub fn run(args: PlotArgs) -> Result<ExitCode> {
+    outputs::check(&[Output::Folder("--output", &args.output)])?;
     let report = analyze_for_plots(&args.input, &args.analysis)?;
     let printed = print(&report::summary_text(&report));
     write_plots(&report, &args.output, &args.format)?;

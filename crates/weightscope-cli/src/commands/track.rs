@@ -1,5 +1,6 @@
 //! `weightscope track`: a series of checkpoints, or with --ensemble, runs pooled per layer.
 
+use super::outputs::{self, Output};
 use super::{image_formats, print, write_plots};
 use crate::cli::TrackArgs;
 use anyhow::{Context, Result};
@@ -9,6 +10,11 @@ use weightscope::compare::{ensemble, track};
 use weightscope_report as report;
 
 pub fn run(args: TrackArgs) -> Result<ExitCode> {
+    let mut outs = vec![Output::File("--output", &args.output)];
+    if let Some(p) = &args.plots {
+        outs.push(Output::Folder("--plots", p));
+    }
+    outputs::check(&outs)?;
     let mut opts = args.analysis.options()?;
     // The phase columns come with the MP fit they are read from (mp_softrank, num_spikes).
     opts.mp_fit |= opts.phase;

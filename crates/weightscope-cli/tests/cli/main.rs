@@ -843,3 +843,67 @@ fn track_compare_and_rank_take_the_analysis_options() {
         3
     );
 }
+
+#[test]
+fn unwritable_or_clashing_outputs_are_usage_errors_before_any_work() {
+    let d = tmpdir("outputs");
+    let folder = d.join("a_folder");
+    std::fs::create_dir(&folder).unwrap();
+    let x = d.join("x.out");
+    let cases: Vec<(Vec<std::ffi::OsString>, &str)> = vec![
+        (vec!["--csv".into(), folder.clone().into()], "is a folder"),
+        (
+            vec!["--json".into(), d.join("no/such/dir/r.json").into()],
+            "does not exist",
+        ),
+        (
+            vec!["--csv".into(), x.clone().into(), "--json".into(), x.clone().into()],
+            "--csv and --json",
+        ),
+        // Spelled differently, still one file.
+        (
+            vec![
+                "--csv".into(),
+                x.clone().into(),
+                "--json".into(),
+                d.join("a_folder/../x.out").into(),
+            ],
+            "--csv and --json",
+        ),
+        // The CSV would be the journal of the JSON.
+        (
+            vec![
+                "--json".into(),
+                x.clone().into(),
+                "--csv".into(),
+                d.join("x.out.partial.jsonl").into(),
+            ],
+            "the journal",
+        ),
+        (
+            vec!["--plots".into(), example().into()],
+            "is a file, not a folder",
+        ),
+    ];
+    for (args, want) in cases {
+        let out = run(bin().arg("analyze").arg(example()).args(&args));
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+        // Nothing analysed, nothing written.
+        assert!(out.stdout.is_empty(), "{args:?}");
+        let left: Vec<_> = std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().path()).collect();
+        assert_eq!(left, vec![folder.clone()], "{args:?}");
+    }
+    // The other commands check theirs too.
+    let out = run(bin().arg("report").arg(example()).arg("-o").arg(&folder));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is a folder"));
+    let out = run(bin()
+        .arg("compare")
+        .arg(example())
+        .arg(example())
+        .arg("-o")
+        .arg(d.join("none/c.csv")));
+    assert_eq!(out.status.code(), Some(2));
+}
