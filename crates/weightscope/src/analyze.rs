@@ -256,6 +256,7 @@ pub fn analyze_source(
     opts: &Options,
     hooks: Hooks<'_>,
 ) -> Result<Report> {
+    opts.validate()?;
     let plans = plan(src, opts);
     let (todo, skipped): (Vec<&LayerPlan>, Vec<&LayerPlan>) =
         plans.iter().partition(|p| p.skip.is_none());

@@ -907,3 +907,19 @@ fn unwritable_or_clashing_outputs_are_usage_errors_before_any_work() {
         .arg(d.join("none/c.csv")));
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn numeric_options_out_of_bounds_exit_2_with_a_message() {
+    for (flag, value) in [
+        ("--bootstrap", "18446744073709551615"),
+        ("--bootstrap", "100000000000"),
+        ("--threads", "10000"),
+        ("--max-memory", "100k"),
+    ] {
+        let out = run(bin().arg("analyze").arg(example()).args([flag, value]));
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("out of range"), "{flag} {value}: {stderr}");
+        assert!(out.stdout.is_empty());
+    }
+}
