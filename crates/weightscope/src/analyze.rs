@@ -78,6 +78,9 @@ pub fn analyze_layer(plan: &LayerPlan, data: Vec<f64>, opts: &Options) -> LayerR
         Ok(x) => x,
         Err(e) => return LayerResult::error(plan, e),
     };
+    if let Some(r) = out_of_range(plan, &evals) {
+        return r;
+    }
     let norm_n = if opts.normalize { plan.n as f64 } else { 1.0 };
     evals.iter_mut().for_each(|l| *l /= norm_n);
     diagnose_esd(plan, evals, rank_loss, &mats, opts)
@@ -209,6 +212,9 @@ fn analyze_streamed(
         Ok(ev) => ev,
         Err(e) => return Ok(Some(LayerResult::error(plan, e.to_string()))),
     };
+    if let Some(r) = out_of_range(plan, &evals) {
+        return Ok(Some(r));
+    }
     if opts.solver == Solver::Auto && spectrum::auto_wants_svd(&evals) {
         return Ok(None);
     }
@@ -217,6 +223,28 @@ fn analyze_streamed(
         evals.iter_mut().for_each(|l| *l /= plan.n as f64);
     }
     Ok(Some(diagnose_esd(plan, evals, rank_loss, &[], opts)))
+}
+
+/// The error row of a layer whose eigenvalues are beyond what an f64 holds: the weights are
+/// scaled before any product (so |w| up to 1e±300 are handled), but λ ≈ N·|w|² itself
+/// overflows from |w| ≈ 1e154 and underflows below ≈ 1e-154. Infinite or zero eigenvalues
+/// would give meaningless fits, so the layer is an error.
+fn out_of_range(plan: &LayerPlan, evals: &[f64]) -> Option<LayerResult> {
+    let max = *evals.last()?;
+    if max.is_infinite() {
+        return Some(LayerResult::error(
+            plan,
+            "eigenvalues of WᵀW exceed the range of f64 (weights of magnitude ≳ 1e154): \
+             no spectrum",
+        ));
+    }
+    (max < f64::MIN_POSITIVE).then(|| {
+        LayerResult::error(
+            plan,
+            "eigenvalues of WᵀW are below the range of f64 (weights of magnitude ≲ 1e-154): \
+             no spectrum",
+        )
+    })
 }
 
 /// The error row of a layer with NaN/Inf or only zeros, or `None` if its values are usable.
