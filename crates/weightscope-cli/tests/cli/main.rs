@@ -923,3 +923,32 @@ fn numeric_options_out_of_bounds_exit_2_with_a_message() {
         assert!(out.stdout.is_empty());
     }
 }
+
+#[test]
+fn control_characters_in_names_are_escaped_in_the_table_and_kept_in_csv_and_json() {
+    let d = tmpdir("names");
+    let model = d.join("m");
+    std::fs::create_dir(&model).unwrap();
+    let name = "evil\n\u{1b}[2Jname";
+    std::fs::write(
+        model.join(format!("{name}.npy")),
+        npy(&[40, 20], &pseudo_random(800, 3)),
+    )
+    .unwrap();
+    let (csv, json) = (d.join("o.csv"), d.join("o.json"));
+    let out = run(bin()
+        .arg("analyze")
+        .arg(&model)
+        .arg("--csv")
+        .arg(&csv)
+        .arg("--json")
+        .arg(&json));
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains('\u{1b}'), "{stdout}");
+    assert!(stdout.contains("evil\\n\\u{1b}[2Jname"), "{stdout}");
+    let csv = std::fs::read_to_string(&csv).unwrap();
+    assert!(csv.contains(name), "{csv}");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(v["layers"][0]["name"], name);
+}
