@@ -1,7 +1,7 @@
 //! `weightscope analyze`: every layer's metrics, as a table and a summary, CSV and JSON.
 
 use super::outputs::{self, Output};
-use super::{exit_code, print, write_plots};
+use super::{exit_code, has_layers, print, write_plots};
 use crate::cli::AnalyzeArgs;
 use crate::journal::{self, Journal};
 use crate::progress::{self, Done};
@@ -72,6 +72,12 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
         }
     };
     let report = progress::analyze(src.as_ref(), &source, &opts, done, Some(&record))?;
+    if let Err(e) = has_layers(&report) {
+        if let Some(j) = journal {
+            j.remove();
+        }
+        return Err(e);
+    }
 
     let mut text = String::new();
     if !args.quiet {
@@ -104,5 +110,5 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
         write_plots(&report, dir, &args.plot_format)?;
     }
     printed?;
-    Ok(exit_code(&report))
+    Ok(exit_code(&report.layers))
 }

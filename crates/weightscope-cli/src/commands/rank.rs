@@ -1,7 +1,7 @@
 //! `weightscope rank`: models side by side, and their metrics' correlation with accuracy.
 
 use super::outputs::{self, Output};
-use super::print;
+use super::{exit_code, has_layers, print};
 use crate::cli::RankArgs;
 use anyhow::{bail, Context, Result};
 use std::collections::HashMap;
@@ -22,6 +22,9 @@ pub fn run(args: RankArgs) -> Result<ExitCode> {
         .iter()
         .map(|m| weightscope::analyze(m, &opts))
         .collect::<Result<Vec<_>, _>>()?;
+    for r in &reports {
+        has_layers(r)?;
+    }
     let accuracy = match &args.accuracy {
         None => None,
         Some(p) => Some(read_accuracy(p, &args.models)?),
@@ -34,7 +37,7 @@ pub fn run(args: RankArgs) -> Result<ExitCode> {
         report::write_atomic(&corr_path, &corr)?;
     }
     printed?;
-    Ok(ExitCode::SUCCESS)
+    Ok(exit_code(reports.iter().flat_map(|r| &r.layers)))
 }
 
 /// Where the correlations go: `<output>.corr.csv`.

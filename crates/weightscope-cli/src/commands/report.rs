@@ -21,5 +21,5 @@ pub fn run(args: ReportArgs) -> Result<ExitCode> {
         html.len()
     );
     printed?;
-    Ok(exit_code(&report))
+    Ok(exit_code(&report.layers))
 }

@@ -1,7 +1,7 @@
 //! `weightscope track`: a series of checkpoints, or with --ensemble, runs pooled per layer.
 
 use super::outputs::{self, Output};
-use super::{image_formats, print, write_plots};
+use super::{exit_code, has_layers, image_formats, print, write_plots};
 use crate::cli::TrackArgs;
 use anyhow::{Context, Result};
 use std::fmt::Write;
@@ -25,6 +25,7 @@ pub fn run(args: TrackArgs) -> Result<ExitCode> {
             opts.mp_fit = true;
         }
         let e = ensemble(&args.checkpoints, &opts)?;
+        has_layers(&e.report)?;
         let printed = print(&report::layer_table(&e.report));
         report::write_atomic(&args.output, &report::ensemble_csv(&e)?)?;
         eprintln!(
@@ -37,8 +38,12 @@ pub fn run(args: TrackArgs) -> Result<ExitCode> {
             write_plots(&e.report, dir, &args.plot_format)?;
         }
         printed?;
+        Ok(exit_code(&e.report.layers))
     } else {
         let series = track(args.checkpoints.clone(), &opts)?;
+        for (_, _, r) in &series {
+            has_layers(r)?;
+        }
         let mut text = String::new();
         for (p, step, r) in &series {
             writeln!(
@@ -61,6 +66,6 @@ pub fn run(args: TrackArgs) -> Result<ExitCode> {
             eprintln!("wrote {} plot file(s) under {}", files.len(), dir.display());
         }
         printed?;
+        Ok(exit_code(series.iter().flat_map(|(_, _, r)| &r.layers)))
     }
-    Ok(ExitCode::SUCCESS)
 }

@@ -952,3 +952,53 @@ fn control_characters_in_names_are_escaped_in_the_table_and_kept_in_csv_and_json
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     assert_eq!(v["layers"][0]["name"], name);
 }
+
+#[test]
+fn exit_codes_follow_one_rule_in_every_command() {
+    let d = tmpdir("exit_rule");
+    // A readable model whose only layer is all zeros: an error row (exit 1), not "nothing
+    // could be read" (2); the output is still written.
+    let zeros = d.join("zeros");
+    std::fs::create_dir(&zeros).unwrap();
+    std::fs::write(zeros.join("w.npy"), npy(&[40, 20], &vec![0.0; 800])).unwrap();
+    let good = d.join("good");
+    std::fs::create_dir(&good).unwrap();
+    std::fs::write(good.join("w.npy"), npy(&[40, 20], &pseudo_random(800, 5))).unwrap();
+    let csv = d.join("z.csv");
+    let out = run(bin().arg("analyze").arg(&zeros).arg("--csv").arg(&csv));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("all-zero"));
+    assert_eq!(std::fs::read_to_string(&csv).unwrap().lines().count(), 2);
+    // track, compare and rank: error rows → 1 (the good model alone → 0).
+    for (cmd, models, want) in [
+        ("track", vec![&good, &zeros], 1),
+        ("track", vec![&good], 0),
+        ("compare", vec![&good, &zeros], 1),
+        ("compare", vec![&good, &good], 0),
+        ("rank", vec![&good, &zeros], 1),
+        ("rank", vec![&good], 0),
+        ("plot", vec![&zeros], 1),
+    ] {
+        let out = run(bin()
+            .arg(cmd)
+            .args(&models)
+            .arg("-o")
+            .arg(d.join(format!("{cmd}.out"))));
+        assert_eq!(out.status.code(), Some(want), "{cmd} {models:?}");
+    }
+    // No weight matrix at all (a 1-D tensor only): say so, exit 2, in every command.
+    let none = d.join("none");
+    std::fs::create_dir(&none).unwrap();
+    std::fs::write(none.join("bias.npy"), npy(&[40], &pseudo_random(40, 6))).unwrap();
+    for cmd in ["analyze", "plot", "report", "track", "rank"] {
+        let mut c = bin();
+        c.arg(cmd).arg(&none);
+        if cmd != "analyze" {
+            c.arg("-o").arg(d.join(format!("none-{cmd}.out")));
+        }
+        let out = run(&mut c);
+        assert_eq!(out.status.code(), Some(2), "{cmd}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("no weight matrices found"), "{cmd}: {stderr}");
+    }
+}
