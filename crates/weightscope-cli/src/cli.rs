@@ -549,12 +549,26 @@ mod tests {
                 panic!("rank")
             };
             let e = r.analysis.options().unwrap_err().to_string();
-            assert!(e.contains(names) && e.contains(value), "{flag} {value}: {e}");
+            assert!(
+                e.contains(names) && e.contains(value),
+                "{flag} {value}: {e}"
+            );
         }
         // The bounds themselves are accepted.
         let cli = Cli::try_parse_from([
-            "weightscope", "rank", "a", "-o", "r.csv", "--threads", "1024", "--bootstrap",
-            "100000", "--max-memory", "1M", "--max-evals", "8",
+            "weightscope",
+            "rank",
+            "a",
+            "-o",
+            "r.csv",
+            "--threads",
+            "1024",
+            "--bootstrap",
+            "100000",
+            "--max-memory",
+            "1M",
+            "--max-evals",
+            "8",
         ])
         .unwrap();
         let Command::Rank(r) = cli.command else {

@@ -13,7 +13,10 @@ pub fn run(args: RankArgs) -> Result<ExitCode> {
     let corr_path = corr_path(&args.output);
     let mut outs = vec![Output::File("--output", &args.output)];
     if args.accuracy.is_some() {
-        outs.push(Output::File("the correlations (<output>.corr.csv)", &corr_path));
+        outs.push(Output::File(
+            "the correlations (<output>.corr.csv)",
+            &corr_path,
+        ));
     }
     outputs::check(&outs)?;
     let opts = args.analysis.options()?;

@@ -264,7 +264,10 @@ fn journal_header(model: &Path, options: &serde_json::Value) -> serde_json::Valu
 /// Run `analyze model -q --json json`, with `--resume` when asked; the report written.
 fn analyze_json(model: &Path, json: &Path, resume: bool) -> (Output, serde_json::Value) {
     let mut cmd = bin();
-    cmd.arg("analyze").arg(model).args(["-q", "--json"]).arg(json);
+    cmd.arg("analyze")
+        .arg(model)
+        .args(["-q", "--json"])
+        .arg(json);
     if resume {
         cmd.arg("--resume");
     }
@@ -857,7 +860,12 @@ fn unwritable_or_clashing_outputs_are_usage_errors_before_any_work() {
             "does not exist",
         ),
         (
-            vec!["--csv".into(), x.clone().into(), "--json".into(), x.clone().into()],
+            vec![
+                "--csv".into(),
+                x.clone().into(),
+                "--json".into(),
+                x.clone().into(),
+            ],
             "--csv and --json",
         ),
         // Spelled differently, still one file.
@@ -892,7 +900,10 @@ fn unwritable_or_clashing_outputs_are_usage_errors_before_any_work() {
         assert!(stderr.contains(want), "{args:?}: {stderr}");
         // Nothing analysed, nothing written.
         assert!(out.stdout.is_empty(), "{args:?}");
-        let left: Vec<_> = std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().path()).collect();
+        let left: Vec<_> = std::fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         assert_eq!(left, vec![folder.clone()], "{args:?}");
     }
     // The other commands check theirs too.
@@ -999,6 +1010,9 @@ fn exit_codes_follow_one_rule_in_every_command() {
         let out = run(&mut c);
         assert_eq!(out.status.code(), Some(2), "{cmd}");
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("no weight matrices found"), "{cmd}: {stderr}");
+        assert!(
+            stderr.contains("no weight matrices found"),
+            "{cmd}: {stderr}"
+        );
     }
 }

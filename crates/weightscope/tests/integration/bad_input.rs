@@ -228,7 +228,12 @@ fn weights_of_extreme_magnitude_give_the_fit_of_the_unscaled_matrix() {
     let b = safetensors_bytes(&[
         ("a.weight", "F64", vec![200, 50], scaled(1.0)),
         ("b_up.weight", "F64", vec![200, 50], scaled(2f64.powi(500))),
-        ("c_down.weight", "F64", vec![200, 50], scaled(2f64.powi(-500))),
+        (
+            "c_down.weight",
+            "F64",
+            vec![200, 50],
+            scaled(2f64.powi(-500)),
+        ),
         // WᵀW overflows / underflows f64 even after scaling: λ ≈ 1e320 / 1e-620.
         ("d_huge.weight", "F64", vec![200, 50], scaled(1e160)),
         ("e_subnormal.weight", "F64", vec![200, 50], scaled(1e-310)),
@@ -250,25 +255,43 @@ fn weights_of_extreme_magnitude_give_the_fit_of_the_unscaled_matrix() {
         assert_eq!(down.lambda_max, a.lambda_max.map(|x| x * scale), "{solver}");
         assert_eq!(down.status, Status::Failed, "{solver}: {}", down.message);
         assert!(down.message.contains("above 1e-5"), "{}", down.message);
-        for (name, k) in [("b_up.weight", 1000)] {
+        {
+            let (name, k) = ("b_up.weight", 1000);
             let l = by(name);
             assert_eq!(l.status, Status::Success, "{solver} {name}: {}", l.message);
             let scale = 2f64.powi(k / 2) * 2f64.powi(k / 2);
             // Eigenvalues are exact multiples: λmax and xmin (one of them) scale exactly.
-            assert_eq!(l.lambda_max, a.lambda_max.map(|x| x * scale), "{solver} {name}");
+            assert_eq!(
+                l.lambda_max,
+                a.lambda_max.map(|x| x * scale),
+                "{solver} {name}"
+            );
             assert_eq!(l.xmin, a.xmin.map(|x| x * scale), "{solver} {name}");
             // α and D come from logs of the eigenvalues: equal to rounding.
             let close = |x: Option<f64>, y: Option<f64>| {
                 (x.unwrap() - y.unwrap()).abs() <= 1e-12 * y.unwrap().abs()
             };
-            assert!(close(l.alpha, a.alpha), "{solver} {name}: {:?} {:?}", l.alpha, a.alpha);
+            assert!(
+                close(l.alpha, a.alpha),
+                "{solver} {name}: {:?} {:?}",
+                l.alpha,
+                a.alpha
+            );
             assert!(close(l.d, a.d), "{solver} {name}: {:?} {:?}", l.d, a.d);
         }
         let huge = by("d_huge.weight");
         assert_eq!(huge.status, Status::Error);
-        assert!(huge.message.contains("exceed the range of f64"), "{}", huge.message);
+        assert!(
+            huge.message.contains("exceed the range of f64"),
+            "{}",
+            huge.message
+        );
         let tiny = by("e_subnormal.weight");
         assert_eq!(tiny.status, Status::Error);
-        assert!(tiny.message.contains("below the range of f64"), "{}", tiny.message);
+        assert!(
+            tiny.message.contains("below the range of f64"),
+            "{}",
+            tiny.message
+        );
     }
 }
