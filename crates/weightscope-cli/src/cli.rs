@@ -425,8 +425,10 @@ pub struct AnalysisArgs {
     /// Worker threads (default: all cores). Output is identical for any value.
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Cap the estimated memory of the layers analysed at once (e.g. 2G, 512M): layers wait
-    /// for room; a layer larger than the cap runs alone. Output is identical for any value.
+    /// Cap the estimated working memory of the layers analysed at once (e.g. 2G, 512M; at
+    /// least 1M): layers wait for room, and a layer that alone needs more is an error row
+    /// naming the memory it needs (the others are analysed). Default: 3/4 of the available
+    /// memory (MemAvailable in /proc/meminfo), 8G where unknown.
     #[arg(long, value_parser = parse_size)]
     pub max_memory: Option<usize>,
     // Last, so that its heading does not take over the fields above.

@@ -59,8 +59,9 @@ pub struct Options {
     #[serde(skip)]
     pub threads: Option<usize>,
     /// Cap on the estimated working memory of the layers in flight, in bytes: layers wait
-    /// for room before being read (a layer larger than the cap runs alone). Never changes
-    /// the output.
+    /// for room before being read, and a layer whose estimate alone exceeds the cap is an
+    /// error row naming what it needs. `None`: 3/4 of the available memory
+    /// (`MemAvailable`), 8 GiB where unknown. Never changes the other rows.
     #[serde(skip)]
     pub max_memory: Option<usize>,
 }

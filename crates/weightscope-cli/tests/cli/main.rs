@@ -1016,3 +1016,50 @@ fn exit_codes_follow_one_rule_in_every_command() {
         );
     }
 }
+
+#[test]
+fn a_layer_over_the_memory_cap_is_an_error_row_and_the_others_are_analysed() {
+    let d = tmpdir("max_memory");
+    let model = d.join("m");
+    std::fs::create_dir(&model).unwrap();
+    // 400 × 200 needs a few MiB by any route; 40 × 20 a few dozen KiB.
+    std::fs::write(
+        model.join("big.npy"),
+        npy(&[400, 200], &pseudo_random(80_000, 8)),
+    )
+    .unwrap();
+    std::fs::write(
+        model.join("small.npy"),
+        npy(&[40, 20], &pseudo_random(800, 9)),
+    )
+    .unwrap();
+    let out = run(bin()
+        .arg("analyze")
+        .arg(&model)
+        .args(["--max-memory", "1M", "--json"])
+        .arg(d.join("o.json")));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("big") && stderr.contains("needs ≈") && stderr.contains("1 MiB"),
+        "{stderr}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("o.json")).unwrap()).unwrap();
+    let status: Vec<&str> = v["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(status, ["error", "success"]);
+    // With room for it, the same layer is analysed.
+    let out = run(bin()
+        .arg("analyze")
+        .arg(&model)
+        .args(["--max-memory", "64M"]));
+    assert_eq!(out.status.code(), Some(0));
+    // The default is stated in --help.
+    let help = run(bin().args(["analyze", "--help"]));
+    assert!(String::from_utf8_lossy(&help.stdout).contains("MemAvailable"));
+}
