@@ -328,7 +328,7 @@ pub struct LayerArgs {
 impl LayerArgs {
     /// The layer options and filter; every other option at its default.
     pub fn options(&self) -> Result<Options> {
-        Ok(Options {
+        let opts = Options {
             layers: LayerOptions {
                 min_evals: self.min_evals,
                 max_evals: self.max_evals,
@@ -342,7 +342,9 @@ impl LayerArgs {
             },
             filter: self.layers.as_deref().map(LayerFilter::parse).transpose()?,
             ..Options::default()
-        })
+        };
+        opts.validate()?;
+        Ok(opts)
     }
 }
 
@@ -423,8 +425,10 @@ pub struct AnalysisArgs {
     /// Worker threads (default: all cores). Output is identical for any value.
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Cap the estimated memory of the layers analysed at once (e.g. 2G, 512M): layers wait
-    /// for room; a layer larger than the cap runs alone. Output is identical for any value.
+    /// Cap the estimated working memory of the layers analysed at once (e.g. 2G, 512M; at
+    /// least 1M): layers wait for room, and a layer that alone needs more is an error row
+    /// naming the memory it needs (the others are analysed). Default: 3/4 of the available
+    /// memory (MemAvailable in /proc/meminfo), 8G where unknown.
     #[arg(long, value_parser = parse_size)]
     pub max_memory: Option<usize>,
     // Last, so that its heading does not take over the fields above.
@@ -435,7 +439,7 @@ pub struct AnalysisArgs {
 impl AnalysisArgs {
     /// The library's options. With no flag given they are `Options::default()`.
     pub fn options(&self) -> Result<Options> {
-        Ok(Options {
+        let opts = Options {
             normalize: self.normalize,
             pl_method: self.pl_method,
             solver: self.solver,
@@ -443,7 +447,7 @@ impl AnalysisArgs {
             mp_fit: self.mp_fit || self.all,
             mp_method: self.mp_method,
             randomize: self.randomize || self.all,
-            shuffles: self.shuffles.max(1),
+            shuffles: self.shuffles,
             seed: self.seed,
             vectors: self.vectors || self.all,
             phase: self.phase || self.all,
@@ -455,7 +459,9 @@ impl AnalysisArgs {
             threads: self.threads,
             max_memory: self.max_memory,
             ..self.select.options()?
-        })
+        };
+        opts.validate()?;
+        Ok(opts)
     }
 }
 
@@ -523,6 +529,54 @@ mod tests {
         for bad in ["0", "0M", "-1", "-2G", "NaN"] {
             assert!(parse_size(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn numeric_options_out_of_bounds_are_usage_errors_not_panics() {
+        let max = u64::MAX.to_string();
+        for (flag, value, names) in [
+            ("--bootstrap", max.as_str(), "bootstrap"),
+            ("--bootstrap", "100000000000", "bootstrap"),
+            ("--threads", "10000", "threads"),
+            ("--threads", "0", "threads"),
+            ("--shuffles", max.as_str(), "shuffles"),
+            ("--shuffles", "0", "shuffles"),
+            ("--max-memory", "1000", "max_memory"),
+            ("--max-evals", "3", "max_evals"),
+            ("--max-n", "0", "max_n"),
+        ] {
+            let cli = Cli::try_parse_from(["weightscope", "rank", "a", "-o", "r.csv", flag, value])
+                .unwrap();
+            let Command::Rank(r) = cli.command else {
+                panic!("rank")
+            };
+            let e = r.analysis.options().unwrap_err().to_string();
+            assert!(
+                e.contains(names) && e.contains(value),
+                "{flag} {value}: {e}"
+            );
+        }
+        // The bounds themselves are accepted.
+        let cli = Cli::try_parse_from([
+            "weightscope",
+            "rank",
+            "a",
+            "-o",
+            "r.csv",
+            "--threads",
+            "1024",
+            "--bootstrap",
+            "100000",
+            "--max-memory",
+            "1M",
+            "--max-evals",
+            "8",
+        ])
+        .unwrap();
+        let Command::Rank(r) = cli.command else {
+            panic!("rank")
+        };
+        assert!(r.analysis.options().is_ok());
     }
 
     #[test]

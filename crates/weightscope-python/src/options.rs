@@ -274,5 +274,7 @@ pub fn from_dict(d: Option<&Bound<'_, PyDict>>) -> PyResult<Options> {
         o.tail_fits = true;
         o.detx = true;
     }
+    o.validate()
+        .map_err(|e| OptionError::new_err(e.to_string()))?;
     Ok(o)
 }

@@ -82,14 +82,14 @@ pub fn layer_table(report: &Report) -> String {
         .iter()
         .map(|r| {
             let name = match r.slice_id {
-                Some(s) => format!("{}[{s}]", r.name),
-                None => r.name.clone(),
+                Some(s) => format!("{}[{s}]", visible(&r.name)),
+                None => visible(&r.name),
             };
             let status = match r.status {
                 Status::Success if r.warning.is_none() => "ok".to_string(),
                 Status::Success => r.warning.as_str().to_string(),
                 Status::Failed => "fit failed".to_string(),
-                Status::Error => format!("error: {}", r.message),
+                Status::Error => format!("error: {}", visible(&r.message)),
             };
             let mut row = vec![name];
             row.extend(columns.iter().map(|c| c.value(r).to_table(c.decimals)));
@@ -99,6 +99,25 @@ pub fn layer_table(report: &Report) -> String {
         })
         .collect();
     render(&header, &rows)
+}
+
+/// `text` with its control characters escaped (`\n`, `\t`, `\u{1b}`): a tensor name is
+/// whatever the file says, and a newline or an ANSI escape sequence in it would break the
+/// table's rows or take over the terminal. CSV and JSON keep names exact (they quote and
+/// escape them themselves).
+pub fn visible(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// The model summary of `analyze`.
@@ -141,8 +160,8 @@ pub fn describe_table(d: &Description) -> String {
         .iter()
         .map(|p| {
             let name = match p.slice_id {
-                Some(s) => format!("{}[{s}]", p.longname),
-                None => p.longname.clone(),
+                Some(s) => format!("{}[{s}]", visible(&p.longname)),
+                None => visible(&p.longname),
             };
             vec![
                 name,
@@ -176,4 +195,18 @@ pub fn describe_table(d: &Description) -> String {
         d.files.join(", "),
         render(&header, &rows)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::visible;
+
+    #[test]
+    fn control_characters_are_shown_escaped() {
+        assert_eq!(visible("layers.0.weight"), "layers.0.weight");
+        assert_eq!(visible("a\nb"), "a\\nb");
+        assert_eq!(visible("x\u{1b}[31mred"), "x\\u{1b}[31mred");
+        assert_eq!(visible("tab\there\r"), "tab\\there\\r");
+        assert_eq!(visible("ünïcode→ok"), "ünïcode→ok");
+    }
 }

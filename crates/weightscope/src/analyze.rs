@@ -8,7 +8,7 @@ use crate::diagnose::diagnose_esd;
 use crate::diagnose::metrics;
 use crate::formats::{self, TensorSource};
 use crate::layers::{self, lora, LayerKind, LayerPlan};
-use crate::memory::MemoryGate;
+use crate::memory::{self, MemoryGate};
 use crate::options::Options;
 use crate::report::{Description, Report};
 use crate::result::{LayerResult, SkippedLayer, Status};
@@ -78,6 +78,9 @@ pub fn analyze_layer(plan: &LayerPlan, data: Vec<f64>, opts: &Options) -> LayerR
         Ok(x) => x,
         Err(e) => return LayerResult::error(plan, e),
     };
+    if let Some(r) = out_of_range(plan, &evals) {
+        return r;
+    }
     let norm_n = if opts.normalize { plan.n as f64 } else { 1.0 };
     evals.iter_mut().for_each(|l| *l /= norm_n);
     diagnose_esd(plan, evals, rank_loss, &mats, opts)
@@ -135,17 +138,45 @@ pub struct Hooks<'a> {
     pub on_layer: Option<&'a (dyn Fn(&LayerResult, f64) + Sync)>,
 }
 
-/// Estimated peak working memory of analysing a layer, in bytes: its data as f64, the
-/// oriented matrices, the M × M Gram matrix and the solver's workspace — or, for a layer
-/// streamed by row panels ([`streams`]), the Gram matrix, its f64 copy for the eigen-solver
-/// and two panels.
+/// Estimated peak working memory of analysing a layer, in bytes, by route (saturating, so a
+/// shape declared absurdly large gives a huge estimate, never an overflow):
+/// * streamed by row panels ([`streams`]): the Gram matrix, its copy for the eigen-solver,
+///   two panels;
+/// * read whole: the tensor as f64 and the reader's buffer of its stored bytes (an inflated
+///   entry of a zip or HDF5 chunk, ≤ 8 bytes an element), the oriented matrices, the Gram
+///   matrix and the eigen-solver's copy; an SVD (`--solver svd`, or a rank-deficient layer on
+///   `auto`) adds a copy of W and its workspace;
+/// * `--randomize` adds the shuffled copy of W and its Gram matrix; `--vectors` the M × M
+///   eigenvectors and their workspace.
 pub fn layer_memory(plan: &LayerPlan, opts: &Options, src: &dyn TensorSource) -> usize {
-    let numel: usize = plan.shape.iter().product();
-    let m = plan.m;
+    let numel = plan.shape.iter().fold(1usize, |a, &d| a.saturating_mul(d));
+    let lora = plan
+        .lora
+        .as_ref()
+        .map_or(0, |_| plan.n.saturating_mul(plan.m));
+    let numel = numel.saturating_add(lora);
+    let m2 = plan.m.saturating_mul(plan.m);
+    let bytes = |elements: usize| elements.saturating_mul(8);
     if streams(plan, opts, src) {
-        return 8 * (3 * m * m + 2 * spectrum::GRAM_PANEL_ROWS * m);
+        let panels = 2usize
+            .saturating_mul(spectrum::GRAM_PANEL_ROWS)
+            .saturating_mul(plan.m);
+        return bytes(3usize.saturating_mul(m2).saturating_add(panels));
     }
-    8 * (2 * numel + 2 * m * m) + (8 * numel) / 2
+    // Data, reader buffer, matrices; Gram and its copy; an SVD's copy and workspace.
+    let mut elements = 3usize
+        .saturating_mul(numel)
+        .saturating_add(2usize.saturating_mul(m2))
+        .saturating_add(numel.saturating_add(m2));
+    if opts.randomize {
+        elements = elements
+            .saturating_add(numel)
+            .saturating_add(2usize.saturating_mul(m2));
+    }
+    if opts.vectors {
+        elements = elements.saturating_add(3usize.saturating_mul(m2));
+    }
+    bytes(elements)
 }
 
 /// Whether a layer's Gram matrix is accumulated from panels read one at a time, so the weights
@@ -209,6 +240,9 @@ fn analyze_streamed(
         Ok(ev) => ev,
         Err(e) => return Ok(Some(LayerResult::error(plan, e.to_string()))),
     };
+    if let Some(r) = out_of_range(plan, &evals) {
+        return Ok(Some(r));
+    }
     if opts.solver == Solver::Auto && spectrum::auto_wants_svd(&evals) {
         return Ok(None);
     }
@@ -217,6 +251,38 @@ fn analyze_streamed(
         evals.iter_mut().for_each(|l| *l /= plan.n as f64);
     }
     Ok(Some(diagnose_esd(plan, evals, rank_loss, &[], opts)))
+}
+
+/// A size in MiB (GiB from 10 GiB on), for messages.
+fn mib(bytes: usize) -> String {
+    let mib = bytes as f64 / (1u64 << 20) as f64;
+    if mib >= 10240.0 {
+        format!("{:.1} GiB", mib / 1024.0)
+    } else {
+        format!("{mib:.0} MiB")
+    }
+}
+
+/// The error row of a layer whose eigenvalues are beyond what an f64 holds: the weights are
+/// scaled before any product (so |w| up to 1e±300 are handled), but λ ≈ N·|w|² itself
+/// overflows from |w| ≈ 1e154 and underflows below ≈ 1e-154. Infinite or zero eigenvalues
+/// would give meaningless fits, so the layer is an error.
+fn out_of_range(plan: &LayerPlan, evals: &[f64]) -> Option<LayerResult> {
+    let max = *evals.last()?;
+    if max.is_infinite() {
+        return Some(LayerResult::error(
+            plan,
+            "eigenvalues of WᵀW exceed the range of f64 (weights of magnitude ≳ 1e154): \
+             no spectrum",
+        ));
+    }
+    (max < f64::MIN_POSITIVE).then(|| {
+        LayerResult::error(
+            plan,
+            "eigenvalues of WᵀW are below the range of f64 (weights of magnitude ≲ 1e-154): \
+             no spectrum",
+        )
+    })
 }
 
 /// The error row of a layer with NaN/Inf or only zeros, or `None` if its values are usable.
@@ -256,24 +322,37 @@ pub fn analyze_source(
     opts: &Options,
     hooks: Hooks<'_>,
 ) -> Result<Report> {
+    opts.validate()?;
     let plans = plan(src, opts);
     let (todo, skipped): (Vec<&LayerPlan>, Vec<&LayerPlan>) =
         plans.iter().partition(|p| p.skip.is_none());
-    let gate = opts.max_memory.map(MemoryGate::new);
+    let gate = MemoryGate::new(opts.max_memory.unwrap_or_else(memory::default_cap));
     let run_one = |p: &LayerPlan| -> LayerResult {
         if let Some(r) = hooks.done.get(&(p.layer_id, p.slice_id)) {
             return r.clone();
         }
-        let held = gate
-            .as_ref()
-            .map_or(0, |g| g.acquire(layer_memory(p, opts, src)));
-        let streamed = if streams(p, opts, src) {
-            analyze_streamed(src, p, opts).transpose()
-        } else {
-            None
+        let need = layer_memory(p, opts, src);
+        let held = gate.acquire(need);
+        let result = match held {
+            // Refused before anything is read: the layer cannot be done within the cap.
+            None => Ok(LayerResult::error(
+                p,
+                format!(
+                    "needs ≈ {} of working memory, over the memory cap of {} \
+                     (--max-memory; default 3/4 of available memory)",
+                    mib(need),
+                    mib(gate.limit())
+                ),
+            )),
+            Some(_) => {
+                let streamed = if streams(p, opts, src) {
+                    analyze_streamed(src, p, opts).transpose()
+                } else {
+                    None
+                };
+                streamed.unwrap_or_else(|| read_layer(src, p).map(|d| analyze_layer(p, d, opts)))
+            }
         };
-        let result =
-            streamed.unwrap_or_else(|| read_layer(src, p).map(|d| analyze_layer(p, d, opts)));
         let r = match result {
             Ok(mut r) => {
                 if r.status == Status::Error {
@@ -284,8 +363,8 @@ pub fn analyze_source(
             }
             Err(e) => LayerResult::error(p, e.to_string()),
         };
-        if let Some(g) = &gate {
-            g.release(held);
+        if let Some(h) = held {
+            gate.release(h);
         }
         if let Some(cb) = hooks.on_layer {
             cb(&r, p.flops());

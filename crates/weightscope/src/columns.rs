@@ -92,20 +92,26 @@ pub enum Value<'a> {
 
 impl Value<'_> {
     /// The CSV form: the shortest decimal that reads back to the same f64 (so files are
-    /// deterministic and exact), empty when missing; `inf`, `-inf` and `NaN` kept.
+    /// deterministic and exact), empty when missing or not finite — as JSON, which has no
+    /// NaN or infinity and writes null, so that a row read back from the `--resume` journal
+    /// writes the same bytes as the row computed.
     pub fn to_csv(&self) -> String {
         match *self {
             Value::Int(v) => v.map(|x| x.to_string()).unwrap_or_default(),
-            Value::Float(v) => v.map(|x| x.to_string()).unwrap_or_default(),
+            Value::Float(v) => v
+                .filter(|x| x.is_finite())
+                .map(|x| x.to_string())
+                .unwrap_or_default(),
             Value::Text(s) => s.to_string(),
         }
     }
 
-    /// The terminal form: floats to `decimals` places, `-` when missing.
+    /// The terminal form: floats to `decimals` places, `-` when missing or not finite.
     pub fn to_table(&self, decimals: usize) -> String {
         match *self {
             Value::Int(None) | Value::Float(None) => "-".into(),
             Value::Float(Some(x)) if x.is_finite() => format!("{x:.decimals$}"),
+            Value::Float(Some(_)) => "-".into(),
             Value::Text("") => "-".into(),
             v => v.to_csv(),
         }
@@ -593,11 +599,13 @@ mod tests {
     #[test]
     fn values_format_as_before() {
         assert_eq!(Float(Some(0.1)).to_csv(), "0.1");
-        assert_eq!(Float(Some(f64::INFINITY)).to_csv(), "inf");
+        for x in [f64::INFINITY, f64::NEG_INFINITY, f64::NAN] {
+            assert_eq!(Float(Some(x)).to_csv(), "");
+            assert_eq!(Float(Some(x)).to_table(3), "-");
+        }
         assert_eq!(Float(None).to_csv(), "");
         assert_eq!(Int(Some(3)).to_csv(), "3");
         assert_eq!(Float(Some(2.0 / 3.0)).to_table(3), "0.667");
         assert_eq!(Float(None).to_table(3), "-");
-        assert_eq!(Float(Some(f64::NAN)).to_table(3), "NaN");
     }
 }

@@ -59,8 +59,9 @@ pub struct Options {
     #[serde(skip)]
     pub threads: Option<usize>,
     /// Cap on the estimated working memory of the layers in flight, in bytes: layers wait
-    /// for room before being read (a layer larger than the cap runs alone). Never changes
-    /// the output.
+    /// for room before being read, and a layer whose estimate alone exceeds the cap is an
+    /// error row naming what it needs. `None`: 3/4 of the available memory
+    /// (`MemAvailable`), 8 GiB where unknown. Never changes the other rows.
     #[serde(skip)]
     pub max_memory: Option<usize>,
 }
@@ -102,7 +103,63 @@ impl Default for Options {
 /// than the f64 default on 4096²) and α moved by 5e-5 relative. Those stay in f64.
 pub const F32_MIN_Q: f64 = 2.0;
 
+/// Most worker threads: beyond this a pool costs more to start than it can gain on any
+/// machine we know of (1024 is the largest core count Linux's default `NR_CPUS` allows for).
+pub const MAX_THREADS: usize = 1024;
+/// Most bootstrap replicates: each is a full refit of the tail; Clauset–Shalizi–Newman §4.1
+/// ask for ≈ 2500 to resolve p to ±0.01, so 100000 is already 40 times that.
+pub const MAX_BOOTSTRAP: usize = 100_000;
+/// Most shuffles for `--randomize`: each is an eigen-decomposition of the whole layer; the
+/// paper suggests up to 100.
+pub const MAX_SHUFFLES: usize = 10_000;
+/// Smallest `--max-memory`: below one MiB not even a small layer's Gram matrix fits.
+pub const MIN_MAX_MEMORY: usize = 1 << 20;
+
 impl Options {
+    /// Check every numeric option against its bounds, so that a mistyped value is a clear
+    /// error up front rather than a panic (capacity overflow), an abort or a run of hours.
+    /// The command line and the Python options both call this; so does
+    /// [`crate::analyze_source`], for any other caller.
+    pub fn validate(&self) -> Result<()> {
+        fn out_of(name: &str, v: impl std::fmt::Display, range: &str) -> Error {
+            Error::Usage(format!("{name} = {v} is out of range: {range}"))
+        }
+        if let Some(t) = self.threads {
+            if !(1..=MAX_THREADS).contains(&t) {
+                return Err(out_of("threads", t, &format!("1 to {MAX_THREADS}")));
+            }
+        }
+        if self.bootstrap > MAX_BOOTSTRAP {
+            let range = format!("0 (off) to {MAX_BOOTSTRAP} replicates");
+            return Err(out_of("bootstrap", self.bootstrap, &range));
+        }
+        if !(1..=MAX_SHUFFLES).contains(&self.shuffles) {
+            let range = format!("1 to {MAX_SHUFFLES}");
+            return Err(out_of("shuffles", self.shuffles, &range));
+        }
+        if let Some(m) = self.max_memory {
+            if m < MIN_MAX_MEMORY {
+                return Err(out_of("max_memory", m, "at least 1M (1048576 bytes)"));
+            }
+        }
+        let l = &self.layers;
+        if let Some(max) = l.max_evals {
+            if max < l.min_evals {
+                return Err(Error::Usage(format!(
+                    "max_evals = {max} is below min_evals = {}: no layer could be analysed",
+                    l.min_evals
+                )));
+            }
+        }
+        if l.max_n == Some(0) {
+            return Err(out_of("max_n", 0, "at least 1"));
+        }
+        if !(self.tolerance.is_finite() && self.tolerance >= 0.0) {
+            return Err(out_of("tolerance", self.tolerance, "a finite value ≥ 0"));
+        }
+        Ok(())
+    }
+
     /// The working precision of a layer: [`Options::precision`], except that layers more
     /// square than [`F32_MIN_Q`] stay in f64.
     pub fn precision_for(&self, plan: &LayerPlan) -> Precision {

@@ -86,7 +86,61 @@ pub struct NoConvergence;
 /// N·M² flops; a 2048 × 4096 panel is 64 MiB in f64.
 pub const GRAM_PANEL_ROWS: usize = 2048;
 
+/// Binary exponent of |x| (x = f·2^e with 1 ≤ |f| < 2, subnormals included); `None` for 0
+/// and non-finite values.
+fn exponent(x: f64) -> Option<i32> {
+    if x == 0.0 || !x.is_finite() {
+        return None;
+    }
+    let bits = x.abs().to_bits();
+    let biased = (bits >> 52) as i32;
+    Some(if biased == 0 {
+        // Subnormal: the leading one of the mantissa sets the exponent.
+        -1023 - ((bits << 12).leading_zeros() as i32)
+    } else {
+        biased - 1023
+    })
+}
+
+/// x·2^k, exact unless the result over- or underflows (2^k itself may not be an f64).
+fn times_pow2(mut x: f64, mut k: i32) -> f64 {
+    while k != 0 {
+        let step = k.clamp(-1000, 1000);
+        x *= f64::powi(2.0, step);
+        k -= step;
+    }
+    x
+}
+
+/// How far the largest |w| may stray from 1 (as a power of two) before the Gram route scales
+/// the weights, per working precision. X = WᵀW holds sums of N products: in f64 they overflow
+/// from |w| ≈ 2^511/√N and lose precision (subnormal squares) below |w| ≈ 2^-511; 2^±256
+/// leaves room for any N. In f32 the range is 2^±127, so from 2^±24. Within the limit the
+/// weights are used as they are, so ordinary layers keep the same bits as without scaling.
+fn scale_limit(precision: Precision) -> i32 {
+    match precision {
+        Precision::F64 => 256,
+        Precision::F32 => 24,
+    }
+}
+
+/// The power-of-two scale 2^-s to apply to W (as `s`) so that its largest entry, of binary
+/// exponent `e`, is near 1: 0 while `e` is within [`scale_limit`].
+fn scale_for(e: i32, precision: Precision) -> i32 {
+    if e.abs() > scale_limit(precision) {
+        e
+    } else {
+        0
+    }
+}
+
 /// Eigenvalues of WᵀW, ascending and clamped at 0, for W with `nrows ≥ ncols`.
+///
+/// Weights far from 1 in magnitude (|w| beyond 2^±256, e.g. 1e±160, or subnormal) are scaled
+/// by a power of two 2^-s before any product and the eigenvalues by 2^2s after: scaling by a
+/// power of two is exact in floating point, so the eigenvalues are those of W itself, where
+/// WᵀW formed directly would overflow or underflow. Eigenvalues beyond the range of f64 come
+/// out infinite or 0; the caller reports that.
 pub fn gram_eigenvalues(
     w: MatRef<'_, f64>,
     solver: Solver,
@@ -107,17 +161,42 @@ pub fn gram_eigenvalues(
         g.eigenvalues()
     };
     match solver {
-        Solver::Svd => singular_values_squared(w, precision),
+        Solver::Svd => scaled_for_svd(w, |w| singular_values_squared(w, precision)),
         Solver::Gram => gram(),
         Solver::Auto => {
             let ev = gram()?;
             if auto_wants_svd(&ev) {
-                rank_deficient_singular_values_squared(w, precision)
+                scaled_for_svd(w, |w| rank_deficient_singular_values_squared(w, precision))
             } else {
                 Ok(ev)
             }
         }
     }
+}
+
+/// `svd(W)` (squared singular values) for W far from 1 in magnitude: computed on W·2^-s and
+/// scaled back by 2^2s, as the Gram route does (the SVD's own sums of squares overflow or
+/// underflow as WᵀW does).
+fn scaled_for_svd(
+    w: MatRef<'_, f64>,
+    svd: impl Fn(MatRef<'_, f64>) -> Result<Vec<f64>, NoConvergence>,
+) -> Result<Vec<f64>, NoConvergence> {
+    let mut max = 0.0f64;
+    for j in 0..w.ncols() {
+        for i in 0..w.nrows() {
+            max = max.max(w[(i, j)].abs());
+        }
+    }
+    let s = exponent(max).map_or(0, |e| scale_for(e, Precision::F64));
+    if s == 0 {
+        return svd(w);
+    }
+    // Element by element: 2^-s itself is not an f64 when W is subnormal (s < -1023).
+    let scaled = Mat::<f64>::from_fn(w.nrows(), w.ncols(), |i, j| times_pow2(w[(i, j)], -s));
+    Ok(svd(scaled.as_ref())?
+        .into_iter()
+        .map(|l| times_pow2(l, 2 * s))
+        .collect())
 }
 
 /// The exact route of [`Solver::Auto`] for a rank-deficient W (N × M, N ≥ M): the SVD, on a
@@ -238,8 +317,17 @@ impl Real for f32 {
 /// The Gram matrix X = WᵀW of an N × M matrix W given by panels of its rows, in the working
 /// [`Precision`], and its eigenvalues. Memory: X and one panel (M² + [`GRAM_PANEL_ROWS`]·M
 /// elements), whatever N — so a tall layer streamed from the checkpoint never holds W.
+///
+/// Weights far from 1 are scaled by a power of two (see [`gram_eigenvalues`]): the builder
+/// holds X·2^-2s, s set by the first non-zero panel whose largest entry is beyond
+/// [`scale_limit`], and raised (X rescaled, exactly but for entries that become negligible)
+/// when a later panel is larger still. In-memory and streamed layers go through the same
+/// panels, so they still give the same bits.
 pub struct GramBuilder {
     acc: GramAcc,
+    precision: Precision,
+    /// The scale exponent s; `None` until a non-zero panel is seen.
+    scale: Option<i32>,
 }
 
 enum GramAcc {
@@ -256,6 +344,16 @@ impl<T: Real> Accumulator<T> {
     fn new(m: usize) -> Self {
         Accumulator {
             x: Mat::zeros(m, m),
+        }
+    }
+
+    /// X·2^k (exact but for entries that underflow).
+    fn rescale(&mut self, k: i32) {
+        let (r, c) = (self.x.nrows(), self.x.ncols());
+        for j in 0..c {
+            for i in j..r {
+                self.x[(i, j)] = T::from_f64(times_pow2(self.x[(i, j)].to_f64(), k));
+            }
         }
     }
 
@@ -295,6 +393,8 @@ impl GramBuilder {
                 Precision::F64 => GramAcc::F64(Accumulator::new(m)),
                 Precision::F32 => GramAcc::F32(Accumulator::new(m)),
             },
+            precision,
+            scale: None,
         }
     }
 
@@ -302,9 +402,44 @@ impl GramBuilder {
     /// working precision). Call with at most [`GRAM_PANEL_ROWS`] rows at a time, in order, so
     /// that every route sums the same panels.
     pub fn add_panel_with(&mut self, rows: usize, at: impl Fn(usize, usize) -> f64) {
-        match &mut self.acc {
-            GramAcc::F64(a) => a.add(rows, at),
-            GramAcc::F32(a) => a.add(rows, at),
+        let m = match &self.acc {
+            GramAcc::F64(a) => a.x.ncols(),
+            GramAcc::F32(a) => a.x.ncols(),
+        };
+        let mut max = 0.0f64;
+        for i in 0..rows {
+            for j in 0..m {
+                max = max.max(at(i, j).abs());
+            }
+        }
+        if let Some(e) = exponent(max) {
+            let limit = scale_limit(self.precision);
+            match self.scale {
+                None => self.scale = Some(scale_for(e, self.precision)),
+                Some(s) if e - s > limit => {
+                    // X·2^-2s → X·2^-2e: the earlier panels are at most 2^-2·limit of this one.
+                    match &mut self.acc {
+                        GramAcc::F64(a) => a.rescale(2 * (s - e)),
+                        GramAcc::F32(a) => a.rescale(2 * (s - e)),
+                    }
+                    self.scale = Some(e);
+                }
+                Some(_) => {}
+            }
+        }
+        let s = self.scale.unwrap_or(0);
+        if s == 0 {
+            match &mut self.acc {
+                GramAcc::F64(a) => a.add(rows, at),
+                GramAcc::F32(a) => a.add(rows, at),
+            }
+        } else {
+            // Element by element: 2^-s itself is not an f64 when W is subnormal (s < -1023).
+            let scaled = |i, j| times_pow2(at(i, j), -s);
+            match &mut self.acc {
+                GramAcc::F64(a) => a.add(rows, scaled),
+                GramAcc::F32(a) => a.add(rows, scaled),
+            }
         }
     }
 
@@ -319,7 +454,11 @@ impl GramBuilder {
             GramAcc::F64(a) => a.x,
             GramAcc::F32(a) => a.to_f64(),
         };
-        Ok(ascending_clamped(symmetric_eigenvalues_lower(x)?))
+        let ev = ascending_clamped(symmetric_eigenvalues_lower(x)?);
+        Ok(match self.scale {
+            Some(s) if s != 0 => ev.into_iter().map(|l| times_pow2(l, 2 * s)).collect(),
+            _ => ev,
+        })
     }
 }
 
@@ -470,6 +609,55 @@ mod tests {
         });
         assert!(merge_repeated_rows(w.as_ref()).is_none());
         assert!(merge_repeated_rows(w.transpose()).is_none());
+    }
+
+    #[test]
+    fn exponent_of_normal_and_subnormal_values() {
+        assert_eq!(exponent(1.0), Some(0));
+        assert_eq!(exponent(-3.0), Some(1));
+        assert_eq!(exponent(0.5), Some(-1));
+        assert_eq!(exponent(f64::MIN_POSITIVE), Some(-1022));
+        assert_eq!(exponent(f64::from_bits(1)), Some(-1074));
+        assert_eq!(exponent(1e-310), Some(-1030));
+        assert_eq!(exponent(0.0), None);
+        assert_eq!(exponent(f64::NAN), None);
+        assert_eq!(times_pow2(1.0, -1074), f64::from_bits(1));
+        assert_eq!(times_pow2(3.0, 1500), f64::INFINITY);
+    }
+
+    #[test]
+    fn weights_scaled_by_a_power_of_two_give_eigenvalues_scaled_exactly() {
+        // W·2^k has eigenvalues λ·2^2k: the routes scale W back near 1 before any product, so
+        // nothing overflows (2^500: WᵀW ≈ 2^1000·N) or underflows, and the results are exact
+        // multiples. Powers of ten are not exact: there they agree to rounding.
+        let w = mat(300, 40, |i, j| {
+            (((i * 7919 + j * 104729) % 1009) as f64 - 504.0) / 291.0
+        });
+        for solver in [Solver::Auto, Solver::Gram, Solver::Svd] {
+            let base = gram_eigenvalues(w.as_ref(), solver, Precision::F64).unwrap();
+            assert!(base[0] > 1.0, "{base:?}");
+            for k in [500, -500, 300, -300] {
+                let f = times_pow2(1.0, k);
+                let scaled = mat(300, 40, |i, j| w[(i, j)] * f);
+                let ev = gram_eigenvalues(scaled.as_ref(), solver, Precision::F64).unwrap();
+                let want: Vec<f64> = base.iter().map(|&l| times_pow2(l, 2 * k)).collect();
+                assert_eq!(ev, want, "{solver:?} 2^{k}");
+            }
+            for f in [1e150, 1e-150] {
+                let scaled = mat(300, 40, |i, j| w[(i, j)] * f);
+                let ev = gram_eigenvalues(scaled.as_ref(), solver, Precision::F64).unwrap();
+                for (a, b) in ev.iter().zip(&base) {
+                    let b = b * f * f;
+                    assert!((a - b).abs() <= 1e-12 * b, "{solver:?} {f}: {a} {b}");
+                }
+            }
+        }
+        // f32 Gram route: its own, narrower, limit.
+        let base = gram_eigenvalues(w.as_ref(), Solver::Gram, Precision::F32).unwrap();
+        let scaled = mat(300, 40, |i, j| w[(i, j)] * 2f64.powi(100));
+        let ev = gram_eigenvalues(scaled.as_ref(), Solver::Gram, Precision::F32).unwrap();
+        let want: Vec<f64> = base.iter().map(|&l| times_pow2(l, 200)).collect();
+        assert_eq!(ev, want);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `weightscope compare`: a fine-tuned model against its base, layer by layer.
 
-use super::print;
+use super::outputs::{self, Output};
+use super::{exit_code, print};
 use crate::cli::CompareArgs;
 use anyhow::Result;
 use std::fmt::Write;
@@ -9,8 +10,16 @@ use weightscope::compare::compare;
 use weightscope_report as report;
 
 pub fn run(args: CompareArgs) -> Result<ExitCode> {
+    outputs::check(&[Output::File("--output", &args.output)])?;
     let opts = args.analysis.options()?;
     let rows = compare(&args.base, &args.tuned, &opts)?;
+    if rows.is_empty() {
+        anyhow::bail!(
+            "no weight matrices found in common between {} and {}",
+            args.base.display(),
+            args.tuned.display()
+        );
+    }
     let mut text = String::new();
     for r in &rows {
         writeln!(
@@ -25,5 +34,7 @@ pub fn run(args: CompareArgs) -> Result<ExitCode> {
     let printed = print(&text);
     report::write_atomic(&args.output, &report::compare_csv(&rows)?)?;
     printed?;
-    Ok(ExitCode::SUCCESS)
+    // Error rows are those of either model. ΔW has none of its own to count: an all-zero ΔW
+    // (a layer left unchanged by fine-tuning) is a finding, not a failure.
+    Ok(exit_code(rows.iter().flat_map(|r| [&r.base, &r.tuned])))
 }

@@ -1,5 +1,6 @@
 //! `weightscope describe`: the layer plan, no maths.
 
+use super::outputs::{self, Output};
 use super::print;
 use crate::cli::DescribeArgs;
 use anyhow::Result;
@@ -7,6 +8,9 @@ use std::process::ExitCode;
 use weightscope_report as report;
 
 pub fn run(args: DescribeArgs) -> Result<ExitCode> {
+    if let Some(p) = &args.json {
+        outputs::check(&[Output::File("--json", p)])?;
+    }
     let opts = args.select.options()?;
     let d = weightscope::describe(&args.input.model, &opts)?;
     let printed = print(&report::describe_table(&d));

@@ -7,6 +7,7 @@
 pub mod analyze;
 pub mod compare;
 pub mod describe;
+pub mod outputs;
 pub mod plot;
 pub mod rank;
 pub mod report;
@@ -17,7 +18,7 @@ use anyhow::{Context, Result};
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
-use weightscope::{Report, Status};
+use weightscope::{LayerResult, Report, Status};
 use weightscope_report::plots::{self, ImageFormat};
 
 /// Write `text` to stdout.
@@ -27,19 +28,43 @@ fn print(text: &str) -> std::io::Result<()> {
     out.flush()
 }
 
-/// 0 if every layer was analysed, 1 if some failed, 2 if all did; the failures go to stderr.
-fn exit_code(report: &Report) -> ExitCode {
-    for r in report.layers.iter().filter(|r| r.status == Status::Error) {
+/// The exit status of every command that analyses, from its layer rows: 0 when every layer
+/// has a result (a failed power-law fit is a result), 1 when some are error rows (whose
+/// messages go to stderr; the other rows are written all the same). A usage error, a model
+/// that cannot be read, or one without any weight matrix ([`has_layers`]) is 2, an `Err`.
+fn exit_code<'a>(rows: impl IntoIterator<Item = &'a LayerResult>) -> ExitCode {
+    let mut errors = 0;
+    for r in rows.into_iter().filter(|r| r.status == Status::Error) {
         eprintln!("error: {}", r.message);
+        errors += 1;
     }
-    let errors = report.summary.layers_error;
-    if report.summary.layers_analyzed == 0 && errors > 0 {
-        ExitCode::from(2)
-    } else if errors > 0 {
+    if errors > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// An error (exit 2) when `report` has no layer rows at all: no tensor of the model is a
+/// weight matrix that could be analysed (the reasons are those of `weightscope describe`).
+fn has_layers(report: &Report) -> Result<()> {
+    if report.layers.is_empty() {
+        let mut reasons: Vec<&str> = report.skipped.iter().map(|s| s.reason.as_str()).collect();
+        reasons.sort_unstable();
+        reasons.dedup();
+        let why = if reasons.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", reasons.join("; "))
+        };
+        anyhow::bail!(
+            "no weight matrices found in {} ({} tensors skipped{why}; see `weightscope \
+             describe`, --all-tensors, --min-evals)",
+            report.source,
+            report.skipped.len()
+        );
+    }
+    Ok(())
 }
 
 /// The formats asked for, repeats next to each other dropped.

@@ -1,6 +1,7 @@
 //! `weightscope plot`: every layer's spectrum plots and the model's depth plots.
 
-use super::{exit_code, print, write_plots};
+use super::outputs::{self, Output};
+use super::{exit_code, has_layers, print, write_plots};
 use crate::cli::{AnalysisArgs, Input, PlotArgs};
 use crate::progress::{self, Done};
 use anyhow::Result;
@@ -9,11 +10,12 @@ use weightscope::{formats, Report};
 use weightscope_report as report;
 
 pub fn run(args: PlotArgs) -> Result<ExitCode> {
+    outputs::check(&[Output::Folder("--output", &args.output)])?;
     let report = analyze_for_plots(&args.input, &args.analysis)?;
     let printed = print(&report::summary_text(&report));
     write_plots(&report, &args.output, &args.format)?;
     printed?;
-    Ok(exit_code(&report))
+    Ok(exit_code(&report.layers))
 }
 
 /// Analyse with the options plots need besides those asked for: ESDs kept, MP fit, phases.
@@ -24,11 +26,7 @@ pub fn analyze_for_plots(input: &Input, analysis: &AnalysisArgs) -> Result<Repor
     opts.phase = true;
     let src = formats::open(&input.model)?;
     let source = input.model.display().to_string();
-    Ok(progress::analyze(
-        src.as_ref(),
-        &source,
-        &opts,
-        Done::new(),
-        None,
-    )?)
+    let report = progress::analyze(src.as_ref(), &source, &opts, Done::new(), None)?;
+    has_layers(&report)?;
+    Ok(report)
 }

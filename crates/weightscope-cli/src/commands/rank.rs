@@ -1,6 +1,7 @@
 //! `weightscope rank`: models side by side, and their metrics' correlation with accuracy.
 
-use super::print;
+use super::outputs::{self, Output};
+use super::{exit_code, has_layers, print};
 use crate::cli::RankArgs;
 use anyhow::{bail, Context, Result};
 use std::collections::HashMap;
@@ -9,12 +10,24 @@ use std::process::ExitCode;
 use weightscope_report as report;
 
 pub fn run(args: RankArgs) -> Result<ExitCode> {
+    let corr_path = corr_path(&args.output);
+    let mut outs = vec![Output::File("--output", &args.output)];
+    if args.accuracy.is_some() {
+        outs.push(Output::File(
+            "the correlations (<output>.corr.csv)",
+            &corr_path,
+        ));
+    }
+    outputs::check(&outs)?;
     let opts = args.analysis.options()?;
     let reports = args
         .models
         .iter()
         .map(|m| weightscope::analyze(m, &opts))
         .collect::<Result<Vec<_>, _>>()?;
+    for r in &reports {
+        has_layers(r)?;
+    }
     let accuracy = match &args.accuracy {
         None => None,
         Some(p) => Some(read_accuracy(p, &args.models)?),
@@ -23,14 +36,18 @@ pub fn run(args: RankArgs) -> Result<ExitCode> {
     let mut printed = print(&String::from_utf8_lossy(&models));
     report::write_atomic(&args.output, &models)?;
     if accuracy.is_some() {
-        let mut name = args.output.file_name().unwrap_or_default().to_os_string();
-        name.push(".corr.csv");
-        let cpath = args.output.with_file_name(name);
         printed = printed.and_then(|()| print(&String::from_utf8_lossy(&corr)));
-        report::write_atomic(&cpath, &corr)?;
+        report::write_atomic(&corr_path, &corr)?;
     }
     printed?;
-    Ok(ExitCode::SUCCESS)
+    Ok(exit_code(reports.iter().flat_map(|r| &r.layers)))
+}
+
+/// Where the correlations go: `<output>.corr.csv`.
+fn corr_path(output: &Path) -> PathBuf {
+    let mut name = output.file_name().unwrap_or_default().to_os_string();
+    name.push(".corr.csv");
+    output.with_file_name(name)
 }
 
 /// The accuracy of each model from a CSV of model,accuracy (a header line is skipped).

@@ -1,5 +1,6 @@
 //! `weightscope report`: one self-contained HTML file.
 
+use super::outputs::{self, Output};
 use super::plot::analyze_for_plots;
 use super::{exit_code, print};
 use crate::cli::ReportArgs;
@@ -8,6 +9,7 @@ use std::process::ExitCode;
 use weightscope_report as report;
 
 pub fn run(args: ReportArgs) -> Result<ExitCode> {
+    outputs::check(&[Output::File("--output", &args.output)])?;
     let report = analyze_for_plots(&args.input, &args.analysis)?;
     let printed = print(&report::summary_text(&report));
     let html = report::html::report_html(&report)?;
@@ -19,5 +21,5 @@ pub fn run(args: ReportArgs) -> Result<ExitCode> {
         html.len()
     );
     printed?;
-    Ok(exit_code(&report))
+    Ok(exit_code(&report.layers))
 }

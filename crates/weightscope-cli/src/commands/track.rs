@@ -1,6 +1,7 @@
 //! `weightscope track`: a series of checkpoints, or with --ensemble, runs pooled per layer.
 
-use super::{image_formats, print, write_plots};
+use super::outputs::{self, Output};
+use super::{exit_code, has_layers, image_formats, print, write_plots};
 use crate::cli::TrackArgs;
 use anyhow::{Context, Result};
 use std::fmt::Write;
@@ -9,6 +10,11 @@ use weightscope::compare::{ensemble, track};
 use weightscope_report as report;
 
 pub fn run(args: TrackArgs) -> Result<ExitCode> {
+    let mut outs = vec![Output::File("--output", &args.output)];
+    if let Some(p) = &args.plots {
+        outs.push(Output::Folder("--plots", p));
+    }
+    outputs::check(&outs)?;
     let mut opts = args.analysis.options()?;
     // The phase columns come with the MP fit they are read from (mp_softrank, num_spikes).
     opts.mp_fit |= opts.phase;
@@ -19,6 +25,7 @@ pub fn run(args: TrackArgs) -> Result<ExitCode> {
             opts.mp_fit = true;
         }
         let e = ensemble(&args.checkpoints, &opts)?;
+        has_layers(&e.report)?;
         let printed = print(&report::layer_table(&e.report));
         report::write_atomic(&args.output, &report::ensemble_csv(&e)?)?;
         eprintln!(
@@ -31,8 +38,12 @@ pub fn run(args: TrackArgs) -> Result<ExitCode> {
             write_plots(&e.report, dir, &args.plot_format)?;
         }
         printed?;
+        Ok(exit_code(&e.report.layers))
     } else {
         let series = track(args.checkpoints.clone(), &opts)?;
+        for (_, _, r) in &series {
+            has_layers(r)?;
+        }
         let mut text = String::new();
         for (p, step, r) in &series {
             writeln!(
@@ -55,6 +66,6 @@ pub fn run(args: TrackArgs) -> Result<ExitCode> {
             eprintln!("wrote {} plot file(s) under {}", files.len(), dir.display());
         }
         printed?;
+        Ok(exit_code(series.iter().flat_map(|(_, _, r)| &r.layers)))
     }
-    Ok(ExitCode::SUCCESS)
 }

@@ -212,8 +212,7 @@ fn resume_reuses_the_journal_of_an_interrupted_run() {
     let full: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     // Forge the journal an interrupted run would leave: header + the first row, with a
     // marker value that only the journal could supply.
-    let opts = &full["options"];
-    let header = serde_json::json!({"weightscope_journal": 1, "source": example().display().to_string(), "options": opts});
+    let header = journal_header(&example(), &full["options"]);
     let mut row = full["layers"][0].clone();
     row["alpha"] = serde_json::json!(123.5);
     let journal = d.join("r.json.partial.jsonl");
@@ -249,6 +248,97 @@ fn resume_reuses_the_journal_of_an_interrupted_run() {
         .args(["-q", "--resume", "--json"])
         .arg(&json));
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// The header line a run of `model` with `options` writes to its journal.
+fn journal_header(model: &Path, options: &serde_json::Value) -> serde_json::Value {
+    let identity = weightscope::formats::identity(model, &[model.to_path_buf()]).unwrap();
+    serde_json::json!({
+        "weightscope_journal": 2,
+        "source": model.display().to_string(),
+        "options": options,
+        "identity": identity,
+    })
+}
+
+/// Run `analyze model -q --json json`, with `--resume` when asked; the report written.
+fn analyze_json(model: &Path, json: &Path, resume: bool) -> (Output, serde_json::Value) {
+    let mut cmd = bin();
+    cmd.arg("analyze")
+        .arg(model)
+        .args(["-q", "--json"])
+        .arg(json);
+    if resume {
+        cmd.arg("--resume");
+    }
+    let out = run(&mut cmd);
+    let v = serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap();
+    (out, v)
+}
+
+#[test]
+fn resume_starts_over_when_the_checkpoint_was_replaced() {
+    let d = tmpdir("resume_replaced");
+    let model = d.join("m.safetensors");
+    std::fs::copy(example(), &model).unwrap();
+    let json = d.join("r.json");
+    let (_, full) = analyze_json(&model, &json, false);
+    // The journal of an interrupted run of this very file, one row marked.
+    let mut row = full["layers"][0].clone();
+    row["alpha"] = serde_json::json!(123.5);
+    let journal = d.join("r.json.partial.jsonl");
+    let header = journal_header(&model, &full["options"]);
+    std::fs::write(&journal, format!("{header}\n{row}\n")).unwrap();
+    // The checkpoint is then rewritten with other weights (same size and tensors).
+    let mut bytes = std::fs::read(&model).unwrap();
+    let last = bytes.len() - 8;
+    bytes[last] ^= 0x55;
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(&model, &bytes).unwrap();
+    let (out, resumed) = analyze_json(&model, &json, true);
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the checkpoint has changed") && stderr.contains("m.safetensors"),
+        "{stderr}"
+    );
+    // Nothing of the old journal is reused: the rows are those of a fresh run of the new file.
+    let (_, fresh) = analyze_json(&model, &d.join("fresh.json"), false);
+    assert_ne!(resumed["layers"][0]["alpha"], 123.5);
+    assert_eq!(resumed["layers"], fresh["layers"]);
+    assert!(!journal.exists());
+}
+
+#[test]
+fn resume_drops_journal_rows_that_do_not_match_the_checkpoint() {
+    let d = tmpdir("resume_rows");
+    let json = d.join("r.json");
+    let (_, full) = analyze_json(&example(), &json, false);
+    let header = journal_header(&example(), &full["options"]);
+    // Row 0 names another tensor, row 1 has another shape, row 2 another kind, row 3 is
+    // a layer id the checkpoint does not have; row 4 is right (and marked).
+    let mut rows: Vec<serde_json::Value> = (0..5).map(|i| full["layers"][i].clone()).collect();
+    rows[0]["longname"] = "someone.else.weight".into();
+    rows[1]["shape"] = serde_json::json!([1, 2]);
+    rows[2]["layer_type"] = "embedding".into();
+    rows[3]["layer_id"] = 999.into();
+    for r in &mut rows {
+        r["alpha"] = serde_json::json!(123.5);
+    }
+    let lines: Vec<String> = rows.iter().map(|r| r.to_string()).collect();
+    std::fs::write(
+        d.join("r.json.partial.jsonl"),
+        format!("{header}\n{}\n", lines.join("\n")),
+    )
+    .unwrap();
+    let (out, resumed) = analyze_json(&example(), &json, true);
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("4 row(s) do not match"), "{stderr}");
+    for i in 0..4 {
+        assert_eq!(resumed["layers"][i], full["layers"][i], "row {i}");
+    }
+    assert_eq!(resumed["layers"][4]["alpha"], 123.5);
 }
 
 #[test]
@@ -755,4 +845,221 @@ fn track_compare_and_rank_take_the_analysis_options() {
             .count(),
         3
     );
+}
+
+#[test]
+fn unwritable_or_clashing_outputs_are_usage_errors_before_any_work() {
+    let d = tmpdir("outputs");
+    let folder = d.join("a_folder");
+    std::fs::create_dir(&folder).unwrap();
+    let x = d.join("x.out");
+    let cases: Vec<(Vec<std::ffi::OsString>, &str)> = vec![
+        (vec!["--csv".into(), folder.clone().into()], "is a folder"),
+        (
+            vec!["--json".into(), d.join("no/such/dir/r.json").into()],
+            "does not exist",
+        ),
+        (
+            vec![
+                "--csv".into(),
+                x.clone().into(),
+                "--json".into(),
+                x.clone().into(),
+            ],
+            "--csv and --json",
+        ),
+        // Spelled differently, still one file.
+        (
+            vec![
+                "--csv".into(),
+                x.clone().into(),
+                "--json".into(),
+                d.join("a_folder/../x.out").into(),
+            ],
+            "--csv and --json",
+        ),
+        // The CSV would be the journal of the JSON.
+        (
+            vec![
+                "--json".into(),
+                x.clone().into(),
+                "--csv".into(),
+                d.join("x.out.partial.jsonl").into(),
+            ],
+            "the journal",
+        ),
+        (
+            vec!["--plots".into(), example().into()],
+            "is a file, not a folder",
+        ),
+    ];
+    for (args, want) in cases {
+        let out = run(bin().arg("analyze").arg(example()).args(&args));
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+        // Nothing analysed, nothing written.
+        assert!(out.stdout.is_empty(), "{args:?}");
+        let left: Vec<_> = std::fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(left, vec![folder.clone()], "{args:?}");
+    }
+    // The other commands check theirs too.
+    let out = run(bin().arg("report").arg(example()).arg("-o").arg(&folder));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is a folder"));
+    let out = run(bin()
+        .arg("compare")
+        .arg(example())
+        .arg(example())
+        .arg("-o")
+        .arg(d.join("none/c.csv")));
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn numeric_options_out_of_bounds_exit_2_with_a_message() {
+    for (flag, value) in [
+        ("--bootstrap", "18446744073709551615"),
+        ("--bootstrap", "100000000000"),
+        ("--threads", "10000"),
+        ("--max-memory", "100k"),
+    ] {
+        let out = run(bin().arg("analyze").arg(example()).args([flag, value]));
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("out of range"), "{flag} {value}: {stderr}");
+        assert!(out.stdout.is_empty());
+    }
+}
+
+#[test]
+fn control_characters_in_names_are_escaped_in_the_table_and_kept_in_csv_and_json() {
+    let d = tmpdir("names");
+    let model = d.join("m");
+    std::fs::create_dir(&model).unwrap();
+    let name = "evil\n\u{1b}[2Jname";
+    std::fs::write(
+        model.join(format!("{name}.npy")),
+        npy(&[40, 20], &pseudo_random(800, 3)),
+    )
+    .unwrap();
+    let (csv, json) = (d.join("o.csv"), d.join("o.json"));
+    let out = run(bin()
+        .arg("analyze")
+        .arg(&model)
+        .arg("--csv")
+        .arg(&csv)
+        .arg("--json")
+        .arg(&json));
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains('\u{1b}'), "{stdout}");
+    assert!(stdout.contains("evil\\n\\u{1b}[2Jname"), "{stdout}");
+    let csv = std::fs::read_to_string(&csv).unwrap();
+    assert!(csv.contains(name), "{csv}");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(v["layers"][0]["name"], name);
+}
+
+#[test]
+fn exit_codes_follow_one_rule_in_every_command() {
+    let d = tmpdir("exit_rule");
+    // A readable model whose only layer is all zeros: an error row (exit 1), not "nothing
+    // could be read" (2); the output is still written.
+    let zeros = d.join("zeros");
+    std::fs::create_dir(&zeros).unwrap();
+    std::fs::write(zeros.join("w.npy"), npy(&[40, 20], &vec![0.0; 800])).unwrap();
+    let good = d.join("good");
+    std::fs::create_dir(&good).unwrap();
+    std::fs::write(good.join("w.npy"), npy(&[40, 20], &pseudo_random(800, 5))).unwrap();
+    let csv = d.join("z.csv");
+    let out = run(bin().arg("analyze").arg(&zeros).arg("--csv").arg(&csv));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("all-zero"));
+    assert_eq!(std::fs::read_to_string(&csv).unwrap().lines().count(), 2);
+    // track, compare and rank: error rows → 1 (the good model alone → 0).
+    for (cmd, models, want) in [
+        ("track", vec![&good, &zeros], 1),
+        ("track", vec![&good], 0),
+        ("compare", vec![&good, &zeros], 1),
+        ("compare", vec![&good, &good], 0),
+        ("rank", vec![&good, &zeros], 1),
+        ("rank", vec![&good], 0),
+        ("plot", vec![&zeros], 1),
+    ] {
+        let out = run(bin()
+            .arg(cmd)
+            .args(&models)
+            .arg("-o")
+            .arg(d.join(format!("{cmd}.out"))));
+        assert_eq!(out.status.code(), Some(want), "{cmd} {models:?}");
+    }
+    // No weight matrix at all (a 1-D tensor only): say so, exit 2, in every command.
+    let none = d.join("none");
+    std::fs::create_dir(&none).unwrap();
+    std::fs::write(none.join("bias.npy"), npy(&[40], &pseudo_random(40, 6))).unwrap();
+    for cmd in ["analyze", "plot", "report", "track", "rank"] {
+        let mut c = bin();
+        c.arg(cmd).arg(&none);
+        if cmd != "analyze" {
+            c.arg("-o").arg(d.join(format!("none-{cmd}.out")));
+        }
+        let out = run(&mut c);
+        assert_eq!(out.status.code(), Some(2), "{cmd}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("no weight matrices found"),
+            "{cmd}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn a_layer_over_the_memory_cap_is_an_error_row_and_the_others_are_analysed() {
+    let d = tmpdir("max_memory");
+    let model = d.join("m");
+    std::fs::create_dir(&model).unwrap();
+    // 400 × 200 needs a few MiB by any route; 40 × 20 a few dozen KiB.
+    std::fs::write(
+        model.join("big.npy"),
+        npy(&[400, 200], &pseudo_random(80_000, 8)),
+    )
+    .unwrap();
+    std::fs::write(
+        model.join("small.npy"),
+        npy(&[40, 20], &pseudo_random(800, 9)),
+    )
+    .unwrap();
+    let out = run(bin()
+        .arg("analyze")
+        .arg(&model)
+        .args(["--max-memory", "1M", "--json"])
+        .arg(d.join("o.json")));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("big") && stderr.contains("needs ≈") && stderr.contains("1 MiB"),
+        "{stderr}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.join("o.json")).unwrap()).unwrap();
+    let status: Vec<&str> = v["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(status, ["error", "success"]);
+    // With room for it, the same layer is analysed.
+    let out = run(bin()
+        .arg("analyze")
+        .arg(&model)
+        .args(["--max-memory", "64M"]));
+    assert_eq!(out.status.code(), Some(0));
+    // The default is stated in --help.
+    let help = run(bin().args(["analyze", "--help"]));
+    assert!(String::from_utf8_lossy(&help.stdout).contains("MemAvailable"));
 }

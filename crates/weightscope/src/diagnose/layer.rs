@@ -59,7 +59,9 @@ pub fn diagnose_esd(
         rf: plan.rf,
     };
     for c in COLUMNS {
-        if let Some(v) = c.compute.and_then(|f| f(&esd)) {
+        // A non-finite value is no value: JSON has no NaN (it writes null, which would not
+        // read back into the map), so it is left out, as the writers leave out every other.
+        if let Some(v) = c.compute.and_then(|f| f(&esd)).filter(|v| v.is_finite()) {
             r.computed.insert(c.name.to_string(), v);
         }
     }

@@ -45,9 +45,23 @@ pub fn matrix_rank(evals: &[f64], n: usize) -> usize {
 
 /// Matrix entropy (Eqn. 6), normalised by ln(rank) as weightwatcher does, with its ε = 1e-10
 /// added to every pᵢ and to the rank. NaN for an all-zero spectrum.
+///
+/// Where this differs from weightwatcher: a normalised entropy lies in [0, 1], but with ε the
+/// formula does not. At rank 1 (a constant or rank-collapsed matrix) the denominator is
+/// ln(1 + ε) ≈ 1e-10 while each of the M − 1 zero eigenvalues adds ε·|ln ε| ≈ 2.3e-9, so
+/// weightwatcher reports ≈ 23·(M − 1) (712.8 at M = 32), which then dominates any mean over
+/// layers. All the mass on one eigenvalue is entropy 0 (the limit of Eqn. 6), so rank ≤ 1
+/// gives 0; otherwise the ε terms of the zero eigenvalues may push the ratio a little past 1
+/// when the spectrum is flat, so it is clamped to [0, 1].
 pub fn matrix_entropy(evals: &[f64], n: usize) -> f64 {
     let total: f64 = evals.iter().sum();
+    if total.is_nan() || total <= 0.0 {
+        return f64::NAN;
+    }
     let rank = matrix_rank(evals, n) as f64;
+    if rank <= 1.0 {
+        return 0.0;
+    }
     let h: f64 = evals
         .iter()
         .map(|&l| {
@@ -55,7 +69,7 @@ pub fn matrix_entropy(evals: &[f64], n: usize) -> f64 {
             -p * p.ln()
         })
         .sum();
-    h / (rank + ENTROPY_EPSILON).ln()
+    (h / (rank + ENTROPY_EPSILON).ln()).clamp(0.0, 1.0)
 }
 
 /// Compute [`EsdMetrics`]. `n` is the layer's larger dimension.
@@ -113,6 +127,34 @@ mod tests {
         assert!((m.entropy - h).abs() < 1e-15);
         assert!((log_alpha_norm(&ev, 2.0) - 17f64.log10()).abs() < 1e-14);
         assert!((alpha_weighted(3.0, 100.0) - 6.0).abs() < 1e-15);
+    }
+
+    #[test]
+    fn entropy_stays_within_0_and_1_for_constant_and_rank_deficient_matrices() {
+        // A constant 64 × 32 matrix: one eigenvalue 64·32·c², 31 zeros. weightwatcher's
+        // formula gives ≈ 23·31 = 712.8 here; all the mass on one eigenvalue is entropy 0.
+        let mut ev = vec![0.0; 31];
+        ev.push(64.0 * 32.0 * 0.09);
+        let with_ww_formula = {
+            let total: f64 = ev.iter().sum();
+            let h: f64 = ev
+                .iter()
+                .map(|&l| {
+                    let p = l / total + 1e-10;
+                    -p * p.ln()
+                })
+                .sum();
+            h / (1.0f64 + 1e-10).ln()
+        };
+        assert!((with_ww_formula - 712.8).abs() < 0.1, "{with_ww_formula}");
+        assert_eq!(matrix_entropy(&ev, 64), 0.0);
+        // Rank 2 with many zeros and a flat top: ln 2/ln 2 = 1 plus the ε terms of 10^6
+        // zeros (10^6 · 2.3e-9 / ln 2 ≈ 3.3e-3): clamped to 1.
+        let mut ev = vec![0.0; 1_000_000];
+        ev.extend([1.0, 1.0]);
+        assert_eq!(matrix_entropy(&ev, 1_000_002), 1.0);
+        // An all-zero spectrum has none.
+        assert!(matrix_entropy(&[0.0, 0.0], 2).is_nan());
     }
 
     #[test]

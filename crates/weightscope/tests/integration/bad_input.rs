@@ -218,3 +218,80 @@ fn untrained_lora_adapter_is_an_error_row_not_an_abort() {
     assert!(report.layers[1].lambda_max.unwrap() > 0.0);
     assert_eq!(report.layers[1].num_evals, Some(8));
 }
+
+#[test]
+fn weights_of_extreme_magnitude_give_the_fit_of_the_unscaled_matrix() {
+    use crate::common::f64_bytes;
+    let mut r = Rng(11);
+    let w: Vec<f64> = (0..200 * 50).map(|_| r.next()).collect();
+    let scaled = |f: f64| f64_bytes(&w.iter().map(|x| x * f).collect::<Vec<_>>());
+    let b = safetensors_bytes(&[
+        ("a.weight", "F64", vec![200, 50], scaled(1.0)),
+        ("b_up.weight", "F64", vec![200, 50], scaled(2f64.powi(500))),
+        (
+            "c_down.weight",
+            "F64",
+            vec![200, 50],
+            scaled(2f64.powi(-500)),
+        ),
+        // WᵀW overflows / underflows f64 even after scaling: λ ≈ 1e320 / 1e-620.
+        ("d_huge.weight", "F64", vec![200, 50], scaled(1e160)),
+        ("e_subnormal.weight", "F64", vec![200, 50], scaled(1e-310)),
+    ]);
+    let p = tmp("magnitudes.safetensors", &b);
+    for solver in ["auto", "svd"] {
+        let opts = Options {
+            solver: serde_json::from_value(serde_json::json!(solver)).unwrap(),
+            ..Options::default()
+        };
+        let rep = analyze(&p, &opts).unwrap();
+        let by = |n: &str| rep.layers.iter().find(|l| l.longname == n).unwrap();
+        let a = by("a.weight");
+        assert_eq!(a.status, Status::Success, "{}", a.message);
+        // Scaled down, the eigenvalues are exact too, but all below weightwatcher's absolute
+        // 1e-5 threshold of the fit (EVALS_THRESH): no fit, as weightwatcher would say.
+        let down = by("c_down.weight");
+        let scale = 2f64.powi(-500) * 2f64.powi(-500);
+        assert_eq!(down.lambda_max, a.lambda_max.map(|x| x * scale), "{solver}");
+        assert_eq!(down.status, Status::Failed, "{solver}: {}", down.message);
+        assert!(down.message.contains("above 1e-5"), "{}", down.message);
+        {
+            let (name, k) = ("b_up.weight", 1000);
+            let l = by(name);
+            assert_eq!(l.status, Status::Success, "{solver} {name}: {}", l.message);
+            let scale = 2f64.powi(k / 2) * 2f64.powi(k / 2);
+            // Eigenvalues are exact multiples: λmax and xmin (one of them) scale exactly.
+            assert_eq!(
+                l.lambda_max,
+                a.lambda_max.map(|x| x * scale),
+                "{solver} {name}"
+            );
+            assert_eq!(l.xmin, a.xmin.map(|x| x * scale), "{solver} {name}");
+            // α and D come from logs of the eigenvalues: equal to rounding.
+            let close = |x: Option<f64>, y: Option<f64>| {
+                (x.unwrap() - y.unwrap()).abs() <= 1e-12 * y.unwrap().abs()
+            };
+            assert!(
+                close(l.alpha, a.alpha),
+                "{solver} {name}: {:?} {:?}",
+                l.alpha,
+                a.alpha
+            );
+            assert!(close(l.d, a.d), "{solver} {name}: {:?} {:?}", l.d, a.d);
+        }
+        let huge = by("d_huge.weight");
+        assert_eq!(huge.status, Status::Error);
+        assert!(
+            huge.message.contains("exceed the range of f64"),
+            "{}",
+            huge.message
+        );
+        let tiny = by("e_subnormal.weight");
+        assert_eq!(tiny.status, Status::Error);
+        assert!(
+            tiny.message.contains("below the range of f64"),
+            "{}",
+            tiny.message
+        );
+    }
+}
