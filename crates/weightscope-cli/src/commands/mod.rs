@@ -10,6 +10,7 @@ pub mod describe;
 pub mod plot;
 pub mod rank;
 pub mod report;
+pub mod sparsity;
 pub mod synth;
 pub mod track;
 
