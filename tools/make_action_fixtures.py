@@ -77,7 +77,9 @@ class Block(nn.Module):
 
 
 def llama_like(n_blocks: int) -> types.SimpleNamespace:
-    return types.SimpleNamespace(model=types.SimpleNamespace(layers=nn.ModuleList([Block() for _ in range(n_blocks)])))
+    return types.SimpleNamespace(
+        model=types.SimpleNamespace(layers=nn.ModuleList([Block() for _ in range(n_blocks)]))
+    )
 
 
 def alphapruning(root: Path, commit: str) -> dict:
@@ -88,7 +90,10 @@ def alphapruning(root: Path, commit: str) -> dict:
     setups_out = []
     rng = np.random.default_rng(17)
     with tempfile.TemporaryDirectory() as cache:
-        setups = [("seeded-4-blocks", 4, rng.uniform(2.0, 6.0, 4 * 7)), ("seeded-12-blocks", 12, rng.uniform(1.5, 9.0, 12 * 7))]
+        setups = [
+            ("seeded-4-blocks", 4, rng.uniform(2.0, 6.0, 4 * 7)),
+            ("seeded-12-blocks", 12, rng.uniform(1.5, 9.0, 12 * 7)),
+        ]
         llama7b = np.load(root / "data" / "llama-7b-hf" / "alpha_peak.npy")
         setups.append(("llama-7b-alpha_peak.npy", 32, llama7b.astype(np.float64)))
         for label, n_blocks, alphas in setups:
@@ -100,12 +105,24 @@ def alphapruning(root: Path, commit: str) -> dict:
             for mapping in ("block_wise", "layer_wise"):
                 for target, eps in ((0.5, 0.3), (0.7, 0.3), (0.7, 0.2), (0.6, 0.05)):
                     args = types.SimpleNamespace(
-                        model="llama-7b", ww_metric_cache=cache, ww_metric=metric, mapping_type=mapping, sparsity_ratio=target, epsilon=eps
+                        model="llama-7b",
+                        ww_metric_cache=cache,
+                        ww_metric=metric,
+                        mapping_type=mapping,
+                        sparsity_ratio=target,
+                        epsilon=eps,
                     )
                     # As the reference's prune_*_ww do.
                     s1, s2 = 1.0 - args.epsilon, 1.0 + args.epsilon
                     ratios = ww_sparsity(args, model, "cpu", s1, s2)
-                    cases.append({"mapping_type": mapping, "target": target, "epsilon": eps, "ratios": [float(r) for r in ratios]})
+                    cases.append(
+                        {
+                            "mapping_type": mapping,
+                            "target": target,
+                            "epsilon": eps,
+                            "ratios": [float(r) for r in ratios],
+                        }
+                    )
             setups_out.append(
                 {
                     "label": label,
@@ -115,7 +132,11 @@ def alphapruning(root: Path, commit: str) -> dict:
                     "cases": cases,
                 }
             )
-    return {"reference": "haiquanlu/AlphaPruning lib/prune.py ww_sparsity", "commit": commit, "setups": setups_out}
+    return {
+        "reference": "haiquanlu/AlphaPruning lib/prune.py ww_sparsity",
+        "commit": commit,
+        "setups": setups_out,
+    }
 
 
 class SmallNet(nn.Module):
@@ -154,16 +175,28 @@ def tempbalance(root: Path, commit: str) -> dict:
         for lo, hi in ((0.5, 1.5), (0.1, 1.9)):
             bounds = types.SimpleNamespace(lr_min_ratio=lo, lr_max_ratio=hi)
             for func in ("tb_linear_map", "tb_sqrt", "tb_log2", "tb_step"):
-                lrs = Tempbalance.get_layer_temps(bounds, assign_func=func, metric_scores=alphas, untuned_lr=0.05)
+                lrs = Tempbalance.get_layer_temps(
+                    bounds, assign_func=func, metric_scores=alphas, untuned_lr=0.05
+                )
                 maps.append(
-                    {"assign_func": func, "lr_min_ratio": lo, "lr_max_ratio": hi, "untuned_lr": 0.05, "alphas": alphas.tolist(), "lrs": [float(x) for x in lrs]}
+                    {
+                        "assign_func": func,
+                        "lr_min_ratio": lo,
+                        "lr_max_ratio": hi,
+                        "untuned_lr": 0.05,
+                        "alphas": alphas.tolist(),
+                        "lrs": [float(x) for x in lrs],
+                    }
                 )
 
     torch.manual_seed(0)
     net = SmallNet().double()
     from safetensors.torch import save_file
 
-    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(OUT / "tempbalance_net.safetensors"))
+    save_file(
+        {k: v.contiguous() for k, v in net.state_dict().items()},
+        str(OUT / "tempbalance_net.safetensors"),
+    )
     runs = []
     for pl_fitting in ("median", "fix-finger"):
         tb = Tempbalance(net=net, pl_fitting=pl_fitting)
@@ -190,17 +223,24 @@ def tempbalance(root: Path, commit: str) -> dict:
         "commit": commit,
         "torch": torch.__version__,
         "maps": maps,
-        "net": "tempbalance_net.safetensors (SmallNet in tools/make_action_fixtures.py, float64, torch.manual_seed(0))",
+        "net": "tempbalance_net.safetensors (SmallNet in tools/make_action_fixtures.py, "
+        "float64, torch.manual_seed(0))",
         "untuned_lr": 0.1,
         "runs": runs,
     }
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--alphapruning", type=Path, required=True, help="checkout of haiquanlu/AlphaPruning")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--alphapruning", type=Path, required=True, help="checkout of haiquanlu/AlphaPruning"
+    )
     ap.add_argument("--alphapruning-commit", help="its commit, if the folder is not a git checkout")
-    ap.add_argument("--tempbalance", type=Path, required=True, help="checkout of YefanZhou/TempBalance")
+    ap.add_argument(
+        "--tempbalance", type=Path, required=True, help="checkout of YefanZhou/TempBalance"
+    )
     ap.add_argument("--tempbalance-commit", help="its commit, if the folder is not a git checkout")
     a = ap.parse_args()
     torch.set_default_dtype(torch.float64)  # the reference's float32 tensors become float64
@@ -209,7 +249,10 @@ def main() -> None:
     (OUT / "alphapruning.json").write_text(json.dumps(ap_out, indent=1) + "\n")
     tb_out = tempbalance(a.tempbalance, commit_of(a.tempbalance, a.tempbalance_commit))
     (OUT / "tempbalance.json").write_text(json.dumps(tb_out, indent=1) + "\n")
-    print(f"wrote {OUT}/alphapruning.json ({len(ap_out['setups'])} setups), tempbalance.json ({len(tb_out['maps'])} maps, {len(tb_out['runs'])} runs)")
+    print(
+        f"wrote {OUT}/alphapruning.json ({len(ap_out['setups'])} setups), tempbalance.json "
+        f"({len(tb_out['maps'])} maps, {len(tb_out['runs'])} runs)"
+    )
 
 
 if __name__ == "__main__":

@@ -40,14 +40,23 @@ def test_sparsity_ratios_equal_alphapruning():
 def test_sparsity_of_a_model_is_the_target_on_average():
     torch.manual_seed(0)
     blocks = torch.nn.ModuleDict(
-        {"layers": torch.nn.ModuleList([torch.nn.Sequential(torch.nn.Linear(64, 96), torch.nn.Linear(96, 64)) for _ in range(3)])}
+        {
+            "layers": torch.nn.ModuleList(
+                [
+                    torch.nn.Sequential(torch.nn.Linear(64, 96), torch.nn.Linear(96, 64))
+                    for _ in range(3)
+                ]
+            )
+        }
     )
     table = ws.sparsity(blocks, target=0.6)
     assert len(table) == 6
     mean = float(np.sum(table["sparsity"] * table["params"]) / np.sum(table["params"]))
     assert mean == pytest.approx(0.6, abs=1e-12)
     # Block-wise: the two layers of a block share a factor, so their ratios are equal.
-    np.testing.assert_allclose(table["sparsity"][0::2].to_numpy(), table["sparsity"][1::2].to_numpy(), rtol=1e-15)
+    np.testing.assert_allclose(
+        table["sparsity"][0::2].to_numpy(), table["sparsity"][1::2].to_numpy(), rtol=1e-15
+    )
     # The smallest α is pruned least.
     layer_wise = ws.sparsity(blocks, target=0.6, mapping="layer_wise")
     assert layer_wise["sparsity"].idxmin() == layer_wise["alpha"].idxmin()
@@ -56,9 +65,15 @@ def test_sparsity_of_a_model_is_the_target_on_average():
 def test_learning_rate_maps_equal_tempbalance():
     for case in load("tempbalance.json")["maps"]:
         got = layer_learning_rates(
-            case["alphas"], case["untuned_lr"], case["assign_func"], case["lr_min_ratio"], case["lr_max_ratio"]
+            case["alphas"],
+            case["untuned_lr"],
+            case["assign_func"],
+            case["lr_min_ratio"],
+            case["lr_max_ratio"],
         )
-        np.testing.assert_allclose(got, case["lrs"], rtol=1e-13, atol=0, err_msg=case["assign_func"])
+        np.testing.assert_allclose(
+            got, case["lrs"], rtol=1e-13, atol=0, err_msg=case["assign_func"]
+        )
 
 
 class SmallNet(torch.nn.Module):
@@ -92,7 +107,9 @@ def reference_net() -> SmallNet:
     return net
 
 
-@pytest.mark.parametrize("pl_fitting,metric", [("median", "alpha_mid"), ("fix-finger", "alpha_peak")])
+@pytest.mark.parametrize(
+    "pl_fitting,metric", [("median", "alpha_mid"), ("fix-finger", "alpha_peak")]
+)
 def test_param_groups_equal_tempbalance(pl_fitting, metric):
     fx = load("tempbalance.json")
     run = next(r for r in fx["runs"] if r["pl_fitting"] == pl_fitting)
@@ -126,7 +143,7 @@ def test_tempbalance_in_a_short_training_run():
             loss.backward()
             opt.step()
         losses.append(loss.item())
-        lr = base_lr * 0.5 ** epoch
+        lr = base_lr * 0.5**epoch
         tb.step(opt, lr)
         stats = tb.layer_stats(lr)
         tuned = stats[stats["tuned"]]

@@ -69,7 +69,11 @@ def plot_kinds() -> list[tuple[str, str, str]]:
     """Every plot kind as (scope "layer"/"model", name, caption)."""
 
 def sparsity_ratios(
-    metrics: list[float], params: list[int], target: float, epsilon: float, groups: list[int] | None = None
+    metrics: list[float],
+    params: list[int],
+    target: float,
+    epsilon: float,
+    groups: list[int] | None = None,
 ) -> list[float]:
     """AlphaPruning's sparsity ratios (``weightscope::act::sparsity_ratios``)."""
 

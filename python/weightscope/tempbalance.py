@@ -56,7 +56,9 @@ def layer_learning_rates(
     if assign_func == "tb_linear_map":
         # Linear interpolation between the extreme α's; np.interp as the reference, so that
         # equal α's (a flat map) give what it gives.
-        return np.interp(a, [a.min(), a.max()], [lr_min_ratio * untuned_lr, lr_max_ratio * untuned_lr])
+        return np.interp(
+            a, [a.min(), a.max()], [lr_min_ratio * untuned_lr, lr_max_ratio * untuned_lr]
+        )
     if assign_func == "tb_sqrt":
         return np.sqrt(a) / np.sum(np.sqrt(a)) * n * untuned_lr
     if assign_func == "tb_log2":
@@ -64,7 +66,9 @@ def layer_learning_rates(
     if assign_func == "tb_step":
         rank = np.empty(n, dtype=np.int64)
         rank[np.argsort(a)] = np.arange(n)  # np.argsort's default order, as the reference
-        return np.array([untuned_lr * (lr_min_ratio + (lr_max_ratio - lr_min_ratio) * r / n) for r in rank])
+        return np.array(
+            [untuned_lr * (lr_min_ratio + (lr_max_ratio - lr_min_ratio) * r / n) for r in rank]
+        )
     raise ValueError(f"assign_func must be one of {ASSIGN_FUNCS}, not {assign_func!r}")
 
 
@@ -178,7 +182,11 @@ class TempBalance:
         lr = np.full(len(stats), float(untuned_lr))
         if tuned.any():
             lr[tuned] = layer_learning_rates(
-                stats["alpha"].to_numpy()[tuned], untuned_lr, self.assign_func, self.lr_min_ratio, self.lr_max_ratio
+                stats["alpha"].to_numpy()[tuned],
+                untuned_lr,
+                self.assign_func,
+                self.lr_min_ratio,
+                self.lr_max_ratio,
             )
         stats["lr"] = lr
         return stats
@@ -199,7 +207,12 @@ class TempBalance:
         groups = self._groups(untuned_lr)
         tuned_ids = {id(p) for ps, _ in groups for p in ps}
         out = [{"params": ps, "lr": lr} for ps, lr in groups]
-        out.append({"params": [p for p in self.net.parameters() if id(p) not in tuned_ids], "lr": untuned_lr})
+        out.append(
+            {
+                "params": [p for p in self.net.parameters() if id(p) not in tuned_ids],
+                "lr": untuned_lr,
+            }
+        )
         return out
 
     def step(self, optimizer: Any, untuned_lr: float) -> None:
