@@ -44,7 +44,6 @@ def main() -> None:
         sys.modules.setdefault(name, stub)
     sys.path.insert(0, str(a.alphapruning))
     from lib.esd_utils import net_esd_estimator
-
     from safetensors.torch import save_file
 
     torch.manual_seed(0)
