@@ -11,12 +11,17 @@ the same options. ``Report(model, ...)`` keeps the whole analysis: the summary, 
 tensors, each layer's eigenvalues (``rep.esd``), its plots (``rep.plot``, inline in Jupyter)
 and the HTML report (``rep.to_html``).
 
+``sparsity(model, target=0.7)`` gives AlphaPruning's per-layer sparsity ratios, and
+``weightscope.tempbalance.TempBalance`` TempBalance's per-layer learning rates (README,
+"Acting on the diagnosis").
+
 ``WeightWatcher`` is weightwatcher 0.7.7's class (``import weightscope as ww``): the same
 rows, layer ids, names and numbers (see ``weightscope.compat``).
 """
 
 from ._analyze import OPTIONS, Plot, Report, analyze, analyze_report, columns, summary
 from ._native import __version__
+from .actions import sparsity
 from .compat import WeightWatcher
 from .errors import Error, OptionError, ReadError
 
@@ -32,5 +37,6 @@ __all__ = [
     "analyze",
     "analyze_report",
     "columns",
+    "sparsity",
     "summary",
 ]

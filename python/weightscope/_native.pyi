@@ -67,3 +67,24 @@ def option_names() -> list[str]:
 
 def plot_kinds() -> list[tuple[str, str, str]]:
     """Every plot kind as (scope "layer"/"model", name, caption)."""
+
+def sparsity_ratios(
+    metrics: list[float],
+    params: list[int],
+    target: float,
+    epsilon: float,
+    groups: list[int] | None = None,
+) -> list[float]:
+    """AlphaPruning's sparsity ratios (``weightscope::act::sparsity_ratios``)."""
+
+def block_groups(names: list[str]) -> list[int]:
+    """The transformer block of each layer name, as group ids."""
+
+def in_block(names: list[str]) -> list[bool]:
+    """Whether each layer name lies in a numbered transformer block."""
+
+def reference_alpha(
+    eigs: list[float], metric: str, xmin_pos: float = 2.0, bins: int = 100
+) -> tuple[float, float, float] | None:
+    """(alpha, D, xmin) of the AlphaPruning/TempBalance estimator ``metric`` ("alpha_peak" or
+    "alpha_mid") on ascending eigenvalues."""

@@ -102,6 +102,18 @@ pub enum Command {
     ///
     /// Example: weightscope rank a.safetensors b.safetensors --accuracy acc.csv -o rank.csv
     Rank(RankArgs),
+    /// Per-layer sparsity ratios for pruning, from each layer's α (AlphaPruning, Lu et al.,
+    /// NeurIPS 2024): smaller α (heavier tail, better trained) → less pruned; the ratios map α
+    /// linearly onto [1−ε, 1+ε] and are scaled so that the parameter-weighted mean is the
+    /// target. Defaults are the reference code's: α of its `alpha_peak` estimator, ε = 0.3,
+    /// block-wise mapping (the mean α of each transformer block; layers outside the numbered
+    /// blocks are left out, as the reference prunes only the blocks' linear layers).
+    ///
+    /// Examples:
+    ///   weightscope sparsity ./llama-7b --target 0.7 -o ratios.json
+    ///   weightscope sparsity model.safetensors --target 0.5 --mapping layer-wise --csv s.csv
+    #[command(verbatim_doc_comment)]
+    Sparsity(SparsityArgs),
 }
 
 /// Parse the command line; exits with a usage error (status 2) on a bad one, including the
@@ -141,6 +153,7 @@ impl Command {
             Command::Track(a) => Some(("track", &a.analysis)),
             Command::Compare(a) => Some(("compare", &a.analysis)),
             Command::Rank(a) => Some(("rank", &a.analysis)),
+            Command::Sparsity(a) => Some(("sparsity", &a.analysis)),
             Command::Describe(_) | Command::Synth(_) => None,
         }
     }
@@ -283,6 +296,54 @@ pub struct RankArgs {
     /// Output CSV of models × metrics (correlations go to <output>.corr.csv).
     #[arg(short, long)]
     pub output: PathBuf,
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
+}
+
+/// The α that `sparsity` maps to ratios.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SparsityMetric {
+    /// The reference's default: xmin searched near the peak of the log-ESD histogram, its
+    /// own KS distance (see `weightscope::act::reference_alpha`).
+    AlphaPeak,
+    /// The reference's `alpha_mid`: xmin at the median eigenvalue.
+    AlphaMid,
+    /// weightscope's α (weightwatcher's fit, changed by the analysis options below).
+    Alpha,
+}
+
+/// How `sparsity` groups layers before the map.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SparsityMapping {
+    /// Each layer gets the mean α of its transformer block (`model.layers.12.` …).
+    BlockWise,
+    /// Each layer its own α; every analysed layer is allocated.
+    LayerWise,
+}
+
+#[derive(Args)]
+pub struct SparsityArgs {
+    #[command(flatten)]
+    pub input: Input,
+    /// The parameter-weighted mean sparsity, in [0, 1).
+    #[arg(long)]
+    pub target: f64,
+    /// Half-width of the map: factors in [1−ε, 1+ε] before scaling.
+    #[arg(long, default_value_t = 0.3)]
+    pub epsilon: f64,
+    /// Which α.
+    #[arg(long, value_enum, default_value = "alpha-peak")]
+    pub metric: SparsityMetric,
+    /// Block-wise (the reference's default) or layer-wise.
+    #[arg(long, value_enum, default_value = "block-wise")]
+    pub mapping: SparsityMapping,
+    /// Write the ratios as JSON: the options and, per layer in checkpoint order, name,
+    /// params, alpha, sparsity.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write the ratios as CSV (name,params,alpha,sparsity).
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
     #[command(flatten)]
     pub analysis: AnalysisArgs,
 }

@@ -9,7 +9,7 @@ mod journal;
 mod progress;
 
 use cli::Command;
-use commands::{analyze, compare, describe, plot, rank, report, synth, track};
+use commands::{analyze, compare, describe, plot, rank, report, sparsity, synth, track};
 use std::io::ErrorKind;
 use std::process::ExitCode;
 
@@ -24,6 +24,7 @@ fn main() -> ExitCode {
         Command::Track(a) => track::run(a),
         Command::Compare(a) => compare::run(a),
         Command::Rank(a) => rank::run(a),
+        Command::Sparsity(a) => sparsity::run(a),
     };
     match result {
         Ok(code) => code,

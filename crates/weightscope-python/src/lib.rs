@@ -8,6 +8,7 @@
 //! thread wakes every 50 ms to check for Ctrl-C. Columns come from the registry
 //! ([`weightscope::columns::details_columns`]), so the dict's columns are the CLI CSV's.
 
+mod act;
 mod options;
 mod report;
 mod source;
@@ -322,6 +323,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(columns, m)?)?;
     m.add_function(wrap_pyfunction!(option_names, m)?)?;
     m.add_function(wrap_pyfunction!(report::plot_kinds, m)?)?;
+    m.add_function(wrap_pyfunction!(act::sparsity_ratios, m)?)?;
+    m.add_function(wrap_pyfunction!(act::block_groups, m)?)?;
+    m.add_function(wrap_pyfunction!(act::in_block, m)?)?;
+    m.add_function(wrap_pyfunction!(act::reference_alpha, m)?)?;
     m.add_class::<NativeReport>()?;
     Ok(())
 }

@@ -15,6 +15,7 @@
 //! # Ok::<(), weightscope::Error>(())
 //! ```
 
+pub mod act;
 pub mod analyze;
 pub mod columns;
 pub mod compare;

@@ -1063,3 +1063,93 @@ fn a_layer_over_the_memory_cap_is_an_error_row_and_the_others_are_analysed() {
     let help = run(bin().args(["analyze", "--help"]));
     assert!(String::from_utf8_lossy(&help.stdout).contains("MemAvailable"));
 }
+
+/// `sparsity` on the reference TempBalance net (tests/fixtures/actions/): the α of each layer
+/// is the reference's `alpha_mid`, and the ratios are AlphaPruning's map of them, worked out
+/// here from the fixture's α and the layers' shapes.
+#[test]
+fn sparsity_ratios_from_the_reference_alpha() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/actions");
+    let fx: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixtures.join("tempbalance.json")).unwrap()).unwrap();
+    let run_median = fx["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["pl_fitting"] == "median")
+        .unwrap();
+    let dir = tmpdir("sparsity");
+    let json = dir.join("ratios.json");
+    let out = run(bin()
+        .arg("sparsity")
+        .arg(fixtures.join("tempbalance_net.safetensors"))
+        .args([
+            "--target",
+            "0.5",
+            "--epsilon",
+            "0.2",
+            "--mapping",
+            "layer-wise",
+        ])
+        .args(["--metric", "alpha-mid", "--min-evals", "0", "-o"])
+        .arg(&json));
+    assert!(out.status.success());
+    let got: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let layers = got["layers"].as_array().unwrap();
+    // conv: out·in·kh·kw parameters; linear: out·in.
+    let params = |name: &str| -> f64 {
+        match name {
+            "conv1.weight" => 16.0 * 3.0 * 9.0,
+            "conv2.weight" => 16.0 * 16.0 * 9.0,
+            "conv3.weight" => 32.0 * 16.0 * 9.0,
+            "fc1.weight" => 64.0 * 32.0,
+            "fc2.weight" => 64.0 * 64.0,
+            "fc3.weight" => 10.0 * 64.0,
+            other => panic!("unexpected layer {other}"),
+        }
+    };
+    let mut alphas = Vec::new();
+    for l in layers {
+        let name = l["name"].as_str().unwrap();
+        let want = run_median["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| format!("{}.weight", r["longname"].as_str().unwrap()) == name)
+            .unwrap()["alpha"]
+            .as_f64()
+            .unwrap();
+        let a = l["alpha"].as_f64().unwrap();
+        assert!(
+            (a - want).abs() < 1e-9 * want,
+            "{name}: α {a} vs reference {want}"
+        );
+        assert_eq!(l["params"].as_f64().unwrap(), params(name));
+        alphas.push((name.to_string(), a));
+    }
+    assert_eq!(alphas.len(), 6);
+    let lo = alphas.iter().map(|x| x.1).fold(f64::INFINITY, f64::min);
+    let hi = alphas.iter().map(|x| x.1).fold(f64::NEG_INFINITY, f64::max);
+    let factor = |a: f64| 0.8 + 0.4 * (a - lo) / (hi - lo);
+    let total: f64 = alphas.iter().map(|(n, _)| params(n)).sum();
+    let weighted: f64 = alphas.iter().map(|(n, a)| params(n) * factor(*a)).sum();
+    for (l, (name, a)) in layers.iter().zip(&alphas) {
+        let want = factor(*a) * 0.5 * total / weighted;
+        let s = l["sparsity"].as_f64().unwrap();
+        assert!((s - want).abs() < 1e-12, "{name}: {s} vs {want}");
+    }
+
+    // Block-wise on a net without numbered blocks: nothing to allocate, said plainly.
+    let out = run(bin()
+        .arg("sparsity")
+        .arg(fixtures.join("tempbalance_net.safetensors"))
+        .args(["--target", "0.5"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no layer to allocate"));
+    let out = run(bin()
+        .arg("sparsity")
+        .arg(fixtures.join("tempbalance_net.safetensors"))
+        .args(["--target", "1.5"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("target 1.5"));
+}

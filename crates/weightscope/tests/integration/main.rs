@@ -1,6 +1,7 @@
 //! The library's integration tests, one harness (one test binary to link) with a module per
 //! subject.
 
+mod actions;
 mod bad_input;
 mod columns;
 mod common;
