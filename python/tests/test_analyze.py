@@ -124,6 +124,10 @@ CLI = os.environ.get("WEIGHTSCOPE_CLI")
             {"mp_fit": True, "xmax": 2, "layers": "conv"},
         ),
         (["--all", "--seed", "7", "--no-conv-norm"], {"all": True, "seed": 7, "conv_norm": False}),
+        (
+            ["--esd", "farms", "--farms-q", "3", "--farms-xmin", "ks"],
+            {"esd": "farms", "farms_q": 3.0, "farms_xmin": "ks"},
+        ),
     ],
 )
 def test_path_equals_cli(tmp_path, flags, options):

@@ -5,10 +5,11 @@ use clap::error::ErrorKind;
 use clap::{ArgGroup, Args, CommandFactory, Parser, Subcommand};
 use std::path::PathBuf;
 use weightscope::columns::Group;
+use weightscope::fit::farms::{FarmsOptions, FarmsXmin};
 use weightscope::fit::{MpMethod, PlMethod};
 use weightscope::layers::LayerOptions;
 use weightscope::spectrum::{Precision, Solver};
-use weightscope::FixFingers;
+use weightscope::{EsdEstimator, FixFingers};
 use weightscope::{LayerFilter, Options};
 use weightscope_report::plots::ImageFormat;
 
@@ -479,6 +480,25 @@ pub struct AnalysisArgs {
     /// xmax; the fit fails if K is more than half of them).
     #[arg(long, value_name = "K")]
     pub xmax: Option<usize>,
+    /// ESD estimators: full (the whole matrix's ESD, always reported) or farms, which adds
+    /// farms_alpha, farms_xmin, farms_D and the window sizes: α of the pooled ESD of
+    /// submatrices of one fixed aspect ratio (FARMS, Hu et al. ICML 2025), comparable between
+    /// layers of different shapes. Needs each matrix in memory (no streaming).
+    #[arg(long, value_enum, default_value = "full")]
+    pub esd: EsdEstimator,
+    /// FARMS: rows of each submatrix (fewer in small layers).
+    #[arg(long, default_value_t = 100)]
+    pub farms_rows: usize,
+    /// FARMS: aspect ratio of each submatrix, columns/rows (≥ 1).
+    #[arg(long, default_value_t = 2.0)]
+    pub farms_q: f64,
+    /// FARMS: submatrix positions per axis (up to its square of submatrices per matrix).
+    #[arg(long, default_value_t = 10)]
+    pub farms_windows: usize,
+    /// FARMS: xmin of the fit, the median of the pooled ESD (the reference's default) or the
+    /// KS-optimal one.
+    #[arg(long, value_enum, default_value = "median")]
+    pub farms_xmin: FarmsXmin,
     /// Everything above except --bootstrap and --fix-fingers: --mp-fit --randomize --vectors
     /// --phase --tail-fits --detx.
     #[arg(long)]
@@ -517,12 +537,30 @@ impl AnalysisArgs {
             fix_fingers: self.fix_fingers,
             detx: self.detx || self.all,
             xmax_drop: self.xmax,
+            farms: self.farms_options()?,
             threads: self.threads,
             max_memory: self.max_memory,
             ..self.select.options()?
         };
         opts.validate()?;
         Ok(opts)
+    }
+}
+
+impl AnalysisArgs {
+    /// The FARMS parameters under `--esd farms`, checked before any layer is read.
+    fn farms_options(&self) -> Result<Option<FarmsOptions>> {
+        if self.esd != EsdEstimator::Farms {
+            return Ok(None);
+        }
+        let f = FarmsOptions {
+            rows: self.farms_rows,
+            q: self.farms_q,
+            windows: self.farms_windows,
+            xmin: self.farms_xmin,
+        };
+        f.validate()?;
+        Ok(Some(f))
     }
 }
 

@@ -5,6 +5,7 @@
 use crate::OptionError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyInt, PyString};
+use weightscope::fit::farms::{FarmsOptions, FarmsXmin};
 use weightscope::fit::marchenko_pastur::MpMethod;
 use weightscope::fit::PlMethod;
 use weightscope::spectrum::{Precision, Solver};
@@ -37,6 +38,11 @@ pub const KEYS: &[&str] = &[
     "fix_fingers",
     "detx",
     "xmax",
+    "esd",
+    "farms_rows",
+    "farms_q",
+    "farms_windows",
+    "farms_xmin",
     "all",
     "threads",
     "max_memory",
@@ -159,6 +165,7 @@ fn get_size(key: &str, v: &Bound<'_, PyAny>) -> PyResult<Option<usize>> {
 pub fn from_dict(d: Option<&Bound<'_, PyDict>>) -> PyResult<Options> {
     let mut o = Options::default();
     let mut all = false;
+    let (mut farms_on, mut farms) = (false, FarmsOptions::default());
     let Some(d) = d else { return Ok(o) };
     for (k, v) in d.iter() {
         let key: String = k
@@ -249,6 +256,24 @@ pub fn from_dict(d: Option<&Bound<'_, PyDict>>) -> PyResult<Options> {
             }
             "detx" => o.detx = get_bool(key, &v)?,
             "xmax" => o.xmax_drop = get_opt_uint(key, &v)?,
+            "esd" => farms_on = get_choice(key, &v, &[("full", false), ("farms", true)])?,
+            "farms_rows" => farms.rows = get_uint(key, &v)?,
+            "farms_q" => {
+                if v.is_instance_of::<PyBool>() {
+                    return Err(bad(key, "expected a number, got a bool"));
+                }
+                farms.q = v
+                    .extract::<f64>()
+                    .map_err(|_| bad(key, format!("expected a number, got {}", type_name(&v))))?
+            }
+            "farms_windows" => farms.windows = get_uint(key, &v)?,
+            "farms_xmin" => {
+                farms.xmin = get_choice(
+                    key,
+                    &v,
+                    &[("median", FarmsXmin::Median), ("ks", FarmsXmin::Ks)],
+                )?
+            }
             "all" => all = get_bool(key, &v)?,
             "threads" => {
                 o.threads = get_opt_uint(key, &v)?;
@@ -264,6 +289,12 @@ pub fn from_dict(d: Option<&Bound<'_, PyDict>>) -> PyResult<Options> {
                 )))
             }
         }
+    }
+    if farms_on {
+        farms
+            .validate()
+            .map_err(|e| OptionError::new_err(format!("option esd: {e}")))?;
+        o.farms = Some(farms);
     }
     // As the command line's --all: every analysis except --bootstrap and --fix-fingers.
     if all {

@@ -69,6 +69,9 @@ pub fn layer_table(report: &Report) -> String {
     if report.layers.iter().any(|r| Group::MpFit.present(r)) {
         columns.extend([col("mp_softrank"), col("num_spikes")]);
     }
+    if report.layers.iter().any(|r| Group::Farms.present(r)) {
+        columns.push(col("farms_alpha"));
+    }
     if report.layers.iter().any(|r| Group::Phase.present(r)) {
         columns.push(col("phase"));
     }

@@ -58,7 +58,7 @@ pub fn analyze_layer(plan: &LayerPlan, data: Vec<f64>, opts: &Options) -> LayerR
             let (a, b) = lora::factors(pair, &data);
             drop(data);
             // The product itself only for the analyses that need the matrix.
-            let mats = if opts.randomize || opts.vectors {
+            let mats = if opts.randomize || opts.vectors || opts.farms.is_some() {
                 vec![lora::product(a.as_ref(), b.as_ref())]
             } else {
                 Vec::new()
@@ -182,7 +182,7 @@ pub fn layer_memory(plan: &LayerPlan, opts: &Options, src: &dyn TensorSource) ->
 /// Whether a layer's Gram matrix is accumulated from panels read one at a time, so the weights
 /// are never all in memory: plain 2-D layers (embeddings, projections, either layout) in a
 /// format that reads blocks, when no analysis needs the matrix itself (`--randomize`,
-/// `--vectors`, `--solver svd`). The result is the same bits as the in-memory route (both sum
+/// `--vectors`, `--esd farms`, `--solver svd`). The result is the same bits as the in-memory route (both sum
 /// the same panels of [`spectrum::GRAM_PANEL_ROWS`] rows of W).
 pub fn streams(plan: &LayerPlan, opts: &Options, src: &dyn TensorSource) -> bool {
     plan.shape.len() == 2
@@ -193,6 +193,7 @@ pub fn streams(plan: &LayerPlan, opts: &Options, src: &dyn TensorSource) -> bool
         && !matches!(plan.kind, Some(LayerKind::Conv1d | LayerKind::Conv2d))
         && !opts.randomize
         && !opts.vectors
+        && opts.farms.is_none()
         && opts.solver != Solver::Svd
         && src.reads_blocks(plan.layer_id)
 }

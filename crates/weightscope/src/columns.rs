@@ -22,6 +22,8 @@ pub enum Group {
     DetX,
     /// `--bootstrap B`: goodness-of-fit p-value.
     Bootstrap,
+    /// `--esd farms`: α of fixed-aspect-ratio submatrices (Hu et al., ICML 2025).
+    Farms,
     /// `--mp-fit`: the Marchenko–Pastur bulk (Eqns. 8–9, 11).
     MpFit,
     /// `--randomize`: the element-shuffled baseline.
@@ -34,12 +36,13 @@ pub enum Group {
 
 impl Group {
     /// Every group, in the order their columns appear in CSV files.
-    pub const ALL: [Group; 9] = [
+    pub const ALL: [Group; 10] = [
         Group::Details,
         Group::TailFits,
         Group::Fingers,
         Group::DetX,
         Group::Bootstrap,
+        Group::Farms,
         Group::MpFit,
         Group::Randomize,
         Group::Vectors,
@@ -54,6 +57,7 @@ impl Group {
             Group::Fingers => "--fix-fingers",
             Group::DetX => "--detx",
             Group::Bootstrap => "--bootstrap",
+            Group::Farms => "--esd farms",
             Group::MpFit => "--mp-fit",
             Group::Randomize => "--randomize",
             Group::Vectors => "--vectors",
@@ -69,6 +73,7 @@ impl Group {
             Group::Fingers => r.fingers.is_some(),
             Group::DetX => r.detx.is_some(),
             Group::Bootstrap => r.pl_pvalue.is_some(),
+            Group::Farms => r.farms.is_some(),
             Group::MpFit => r.mp.is_some(),
             Group::Randomize => r.randomization.is_some(),
             Group::Vectors => r.vectors.is_some(),
@@ -440,6 +445,28 @@ columns! {
     "pl_pvalue", Bootstrap, Float, "", 3,
         "goodness-of-fit p-value of the power law from B bootstrap samples (Clauset–Shalizi–Newman §4.1; p ≤ 0.1 rules it out)",
         get |r| Float(r.pl_pvalue);
+
+    "farms_alpha", Farms, Float, "", 3,
+        "α of the pooled ESD of fixed-aspect-ratio submatrices (FARMS: windows of `farms_rows` × `farms_cols`, xmin the median unless `--farms-xmin ks`), free of the layer's aspect-ratio bias",
+        get |r| Float(r.farms.map(|f| f.farms_alpha));
+    "farms_xmin", Farms, Float, "", 4,
+        "xmin of the FARMS fit",
+        get |r| Float(r.farms.map(|f| f.farms_xmin));
+    "farms_D", Farms, Float, "", 3,
+        "KS distance of the FARMS fit",
+        get |r| Float(r.farms.map(|f| f.farms_d));
+    "farms_num_submatrices", Farms, Int, "farms_subs", 0,
+        "submatrices pooled into the FARMS ESD (over all maps of a convolution)",
+        get |r| Int(r.farms.map(|f| f.farms_num_submatrices));
+    "farms_rows", Farms, Int, "", 0,
+        "rows of each FARMS submatrix (100, fewer in small layers)",
+        get |r| Int(r.farms.map(|f| f.farms_rows));
+    "farms_cols", Farms, Int, "", 0,
+        "columns of each FARMS submatrix, ⌊rows·Q⌋ (Q = 2 by default)",
+        get |r| Int(r.farms.map(|f| f.farms_cols));
+    "farms_num_evals", Farms, Int, "", 0,
+        "eigenvalues in the pooled FARMS ESD",
+        get |r| Int(r.farms.map(|f| f.farms_num_evals));
 
     "num_spikes", MpFit, Int, "mp_spikes", 0,
         "eigenvalues beyond the MP edge λ⁺ + ΔλM (§3.1, Eqn. 9)",

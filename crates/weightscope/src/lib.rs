@@ -34,7 +34,7 @@ pub mod synth;
 
 pub use analyze::{analyze, analyze_source, describe, Hooks};
 pub use error::{Error, Result};
-pub use options::{FixFingers, LayerFilter, Options};
+pub use options::{EsdEstimator, FixFingers, LayerFilter, Options};
 pub use report::{Description, Report};
 pub use result::{LayerResult, SkippedLayer, Status};
 pub use summary::Summary;

@@ -3,6 +3,7 @@
 //! cap, filter), which is not serialised.
 
 use crate::diagnose::metrics::WEAK_RANK_TOLERANCE;
+use crate::fit::farms::FarmsOptions;
 use crate::fit::marchenko_pastur::MpMethod;
 use crate::fit::PlMethod;
 use crate::layers::{LayerOptions, LayerPlan};
@@ -49,6 +50,10 @@ pub struct Options {
     /// Drop the K largest eigenvalues before the power-law fit (weightwatcher's integer
     /// `xmax`); the fit fails if K exceeds half of them.
     pub xmax_drop: Option<usize>,
+    /// `--esd farms`: α of the pooled ESD of fixed-aspect-ratio submatrices (`farms`
+    /// columns), beside the standard α of the whole ESD.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub farms: Option<FarmsOptions>,
     /// Keep each layer's eigenvalues in the result (`LayerResult::esd`), for plots.
     #[serde(skip)]
     pub keep_esd: bool,
@@ -87,6 +92,7 @@ impl Default for Options {
             fix_fingers: None,
             detx: false,
             xmax_drop: None,
+            farms: None,
             keep_esd: false,
             filter: None,
             threads: None,
@@ -168,6 +174,17 @@ impl Options {
             p => p,
         }
     }
+}
+
+/// Which ESD estimators to report: the whole ESD's (always), and FARMS's beside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum EsdEstimator {
+    /// The ESD of the whole matrix only.
+    #[default]
+    Full,
+    /// Also α of the pooled ESD of fixed-aspect-ratio submatrices (the `farms` columns).
+    Farms,
 }
 
 /// How to correct finite-size "fingers" (a few huge eigenvalues that inflate α).

@@ -8,6 +8,7 @@ use crate::diagnose::randomization::RandomizationColumns;
 use crate::diagnose::warning::Warning;
 use crate::fit::alternatives::TailComparison;
 use crate::fit::detx::DetX;
+use crate::fit::farms::FarmsColumns;
 use crate::fit::marchenko_pastur::MpFit;
 use crate::fit::universality::UniversalityClass;
 use crate::layers::LayerPlan;
@@ -114,6 +115,9 @@ pub struct LayerResult {
     /// `--bootstrap B`: the power law's goodness-of-fit p-value (CSN §4.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pl_pvalue: Option<f64>,
+    /// `--esd farms`: α of fixed-aspect-ratio submatrices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub farms: Option<FarmsColumns>,
     /// `track --ensemble`: how many runs' ESDs were pooled into this row.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runs: Option<usize>,
@@ -199,6 +203,7 @@ impl LayerResult {
             fingers: None,
             detx: None,
             pl_pvalue: None,
+            farms: None,
             runs: None,
             computed: Default::default(),
             esd: None,

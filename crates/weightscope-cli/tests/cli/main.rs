@@ -1153,3 +1153,39 @@ fn sparsity_ratios_from_the_reference_alpha() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("target 1.5"));
 }
+
+#[test]
+fn esd_farms_adds_its_columns_and_checks_its_options() {
+    let d = tmpdir("farms");
+    let csv = d.join("f.csv");
+    let out = run(bin()
+        .args(["analyze", "--quiet", "--esd", "farms", "--csv"])
+        .arg(&csv)
+        .arg(example()));
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let i = header.iter().position(|h| *h == "farms_alpha").unwrap();
+    let alpha = header.iter().position(|h| *h == "alpha").unwrap();
+    for line in text.lines().skip(1) {
+        let cells: Vec<&str> = line.split(',').collect();
+        // Beside, never instead of, the standard α.
+        assert!(cells[alpha].parse::<f64>().is_ok(), "{line}");
+        assert!(cells[i].parse::<f64>().unwrap() > 1.0, "{line}");
+    }
+    for f in [
+        "farms_xmin",
+        "farms_D",
+        "farms_num_submatrices",
+        "farms_rows",
+        "farms_cols",
+    ] {
+        assert!(header.contains(&f), "{f} missing: {header:?}");
+    }
+    // A bad aspect ratio is refused before any layer is read.
+    let out = run(bin()
+        .args(["analyze", "--esd", "farms", "--farms-q", "0.5"])
+        .arg(example()));
+    assert_ne!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("aspect ratio"));
+}

@@ -10,6 +10,7 @@ use super::warning::Warning;
 use crate::columns::{Esd, COLUMNS};
 use crate::fit::alternatives::compare_alternatives;
 use crate::fit::detx::detx;
+use crate::fit::farms;
 use crate::fit::fingers::{clip_xmax, xmin_peak, ClipXmaxOptions};
 use crate::fit::fit_power_law;
 use crate::fit::marchenko_pastur::fit_marchenko_pastur;
@@ -22,7 +23,8 @@ use faer::Mat;
 
 /// Everything [`crate::analyze::analyze_layer`] reports, from a layer's ESD: `evals` ascending (already
 /// divided by N under `--normalize`), the hard-rank loss, and the layer's matrices for the
-/// analyses that need more than eigenvalues (`--randomize`, `--vectors`; empty skips them).
+/// analyses that need more than eigenvalues (`--randomize`, `--vectors`, `--esd farms`; empty
+/// skips them).
 /// Also used for ESDs pooled over an ensemble of runs (§6.1). No I/O.
 pub fn diagnose_esd(
     plan: &LayerPlan,
@@ -185,6 +187,10 @@ pub fn diagnose_esd(
                 r.rand_esd = shuffled.into_iter().next();
             }
         }
+    }
+    if let (Some(f), false) = (&opts.farms, mats.is_empty()) {
+        // A layer too small for a window, or with no fit, keeps its FARMS columns empty.
+        r.farms = farms::farms(mats, f, norm_n, opts.solver, opts.precision_for(plan)).ok();
     }
     if opts.vectors && !mats.is_empty() {
         r.vectors = eigenvectors::vector_columns(mats, r.num_pl_spikes.unwrap_or(0));

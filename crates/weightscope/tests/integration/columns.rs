@@ -18,6 +18,7 @@ fn example_with_everything() -> weightscope::Report {
         detx: true,
         bootstrap: 2,
         fix_fingers: Some(weightscope::FixFingers::XminPeak),
+        farms: Some(Default::default()),
         ..Options::default()
     };
     // One row per conv map, so rows have a slice_id.

@@ -7,6 +7,7 @@ mod columns;
 mod common;
 mod diagnosis;
 mod ensemble;
+mod farms;
 mod formats_agree;
 mod lora;
 mod oracle;
