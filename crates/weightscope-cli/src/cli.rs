@@ -12,6 +12,8 @@ use weightscope::FixFingers;
 use weightscope::{LayerFilter, Options};
 use weightscope_report::plots::ImageFormat;
 
+use crate::part::{parse_shard, Shard};
+
 /// Diagnose trained neural networks from their weights alone, with random matrix theory.
 ///
 /// For each layer weight matrix W (N×M, N ≥ M) weightscope computes the eigenvalues λ of
@@ -102,6 +104,14 @@ pub enum Command {
     ///
     /// Example: weightscope rank a.safetensors b.safetensors --accuracy acc.csv -o rank.csv
     Rank(RankArgs),
+    /// Join the parts of a sharded run (`analyze --shard I/N --part FILE`, one per share, on
+    /// any machines) into the table, summary, CSV and JSON of a single run, byte for byte.
+    /// Refuses parts of another checkpoint (names, sizes and hashes of its files; paths and
+    /// times may differ), of other options or versions, and a missing or repeated share.
+    ///
+    /// Example: weightscope merge parts/part-*.json --csv details.csv --json details.json
+    #[command(verbatim_doc_comment)]
+    Merge(MergeArgs),
 }
 
 /// Parse the command line; exits with a usage error (status 2) on a bad one, including the
@@ -141,7 +151,7 @@ impl Command {
             Command::Track(a) => Some(("track", &a.analysis)),
             Command::Compare(a) => Some(("compare", &a.analysis)),
             Command::Rank(a) => Some(("rank", &a.analysis)),
-            Command::Describe(_) | Command::Synth(_) => None,
+            Command::Describe(_) | Command::Synth(_) | Command::Merge(_) => None,
         }
     }
 }
@@ -156,7 +166,7 @@ pub struct Input {
 }
 
 #[derive(Args)]
-#[command(group(ArgGroup::new("output_file").args(["csv", "json"]).multiple(true)))]
+#[command(group(ArgGroup::new("output_file").args(["csv", "json", "part"]).multiple(true)))]
 pub struct AnalyzeArgs {
     #[command(flatten)]
     pub input: Input,
@@ -174,14 +184,46 @@ pub struct AnalyzeArgs {
     #[arg(long, value_enum, value_delimiter = ',', default_value = "svg,png")]
     pub plot_format: Vec<ImageFormat>,
     /// Continue a run that was interrupted: reuse the layers saved in
-    /// `<--json or --csv file>.partial.jsonl` (kept while a run with an output file goes on).
+    /// `<--json, --csv or --part file>.partial.jsonl` (kept while a run with an output file
+    /// goes on).
     #[arg(long, requires = "output_file")]
     pub resume: bool,
+    /// Analyse only share I of N (I counts from 0, as SLURM_ARRAY_TASK_ID with
+    /// `--array=0-N`; e.g. --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT). The layers
+    /// are split by estimated flops, the same way on every machine; the share's rows go to
+    /// --part, and `weightscope merge` joins the parts of all shares.
+    #[arg(
+        long,
+        value_name = "I/N",
+        value_parser = parse_shard,
+        requires = "part",
+        conflicts_with_all = ["csv", "json", "plots"]
+    )]
+    pub shard: Option<Shard>,
+    /// The partial result of --shard (JSON), for `weightscope merge`.
+    #[arg(long, value_name = "FILE", requires = "shard")]
+    pub part: Option<PathBuf>,
     /// Print only the summary, not the per-layer table.
     #[arg(long, short)]
     pub quiet: bool,
     #[command(flatten)]
     pub analysis: AnalysisArgs,
+}
+
+#[derive(Args)]
+pub struct MergeArgs {
+    /// The parts written by `analyze --shard I/N --part FILE`, one per share, in any order.
+    #[arg(required = true, value_name = "PART")]
+    pub parts: Vec<PathBuf>,
+    /// Write the per-layer details as CSV, as `analyze --csv` would have.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Write the full report as JSON, as `analyze --json` would have.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Print only the summary, not the per-layer table.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 #[derive(Args)]

@@ -1,12 +1,16 @@
-//! `weightscope analyze`: every layer's metrics, as a table and a summary, CSV and JSON.
+//! `weightscope analyze`: every layer's metrics, as a table and a summary, CSV and JSON; or,
+//! with `--shard I/N`, one share of the layers as a part for `weightscope merge`.
 
 use super::{exit_code, print, write_plots};
 use crate::cli::AnalyzeArgs;
 use crate::journal::{self, Journal};
-use crate::progress::{self, Done};
-use anyhow::{bail, Result};
+use crate::part::{Part, Shard};
+use crate::progress::{self, Done, Key};
+use anyhow::{bail, Context, Result};
+use std::collections::{HashMap, HashSet};
 use std::process::ExitCode;
-use weightscope::{formats, LayerResult, Status};
+use weightscope::formats::TensorSource;
+use weightscope::{formats, LayerResult, Options, Status};
 use weightscope_report as report;
 
 pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
@@ -24,7 +28,15 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
         );
     }
 
-    let journal_path = args.json.as_ref().or(args.csv.as_ref());
+    let share = args
+        .shard
+        .map(|shard| Share::new(src.as_ref(), &opts, shard));
+
+    let journal_path = args
+        .json
+        .as_ref()
+        .or(args.csv.as_ref())
+        .or(args.part.as_ref());
     let journal_path = journal_path.and_then(|p| journal::path_beside(p));
     let header = journal::header(&source, &opts)?;
     let done = match (&journal_path, args.resume) {
@@ -41,7 +53,31 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
             j.record(r);
         }
     };
-    let report = progress::analyze(src.as_ref(), &source, &opts, done, Some(&record))?;
+    let only = share.as_ref().map(|s| s.mine.clone());
+    let report = progress::analyze(src.as_ref(), &source, &opts, done, only, Some(&record))?;
+
+    if let (Some(share), Some(part_path)) = (share, &args.part) {
+        let identity = formats::identity(path, &src.files())?;
+        let filter = args.analysis.select.layers.clone();
+        let (shard, total, rows) = (share.shard, share.total, report.layers.len());
+        let text = (!args.quiet).then(|| report::layer_table(&report) + "\n");
+        let code = exit_code(&report);
+        let part = Part::new(shard, report, identity, filter, total, |r| {
+            share.index.get(&r.key()).copied()
+        })?;
+        let json = serde_json::to_vec(&part).context("cannot serialise the part")?;
+        report::write_atomic(part_path, &json)?;
+        if let Some(j) = journal {
+            j.remove();
+        }
+        eprintln!(
+            "share {shard}: {rows} of {total} layers, written to {} (join all shares with \
+             `weightscope merge`)",
+            part_path.display()
+        );
+        print(&text.unwrap_or_default())?;
+        return Ok(code);
+    }
 
     let mut text = String::new();
     if !args.quiet {
@@ -75,4 +111,37 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
     }
     printed?;
     Ok(exit_code(&report))
+}
+
+/// This run's share of a sharded run.
+struct Share {
+    shard: Shard,
+    /// The layers of this share.
+    mine: HashSet<Key>,
+    /// Every layer to analyse, by its index among them (the order of a single run's rows).
+    index: HashMap<Key, usize>,
+    total: usize,
+}
+
+impl Share {
+    fn new(src: &dyn TensorSource, opts: &Options, shard: Shard) -> Share {
+        let plans = weightscope::analyze::plan(src, opts);
+        let shares = weightscope::shard::partition(&plans, shard.count);
+        let keys: Vec<Key> = plans
+            .iter()
+            .filter(|p| p.skip.is_none())
+            .map(|p| (p.layer_id, p.slice_id))
+            .collect();
+        Share {
+            shard,
+            mine: keys
+                .iter()
+                .zip(&shares)
+                .filter(|(_, &s)| s == shard.index)
+                .map(|(k, _)| *k)
+                .collect(),
+            index: keys.iter().enumerate().map(|(i, k)| (*k, i)).collect(),
+            total: keys.len(),
+        }
+    }
 }

@@ -30,5 +30,6 @@ pub fn analyze_for_plots(input: &Input, analysis: &AnalysisArgs) -> Result<Repor
         &opts,
         Done::new(),
         None,
+        None,
     )?)
 }

@@ -3,6 +3,7 @@
 //! harness (one binary to link) for the crate.
 
 mod golden;
+mod shard;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
