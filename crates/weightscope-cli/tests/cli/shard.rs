@@ -235,3 +235,64 @@ fn a_share_index_counts_from_zero() {
         .args(["--shard", "0/2", "--part", "p.json", "--csv", "x.csv"]));
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A stand-in for `sbatch` that runs a job at once, and the tasks of an array one after
+/// another with Slurm's variables set, printing a job id as `--parsable` does; sbatch's own
+/// options come before the script, the script's arguments after it.
+#[cfg(unix)]
+const SBATCH: &str = r#"#!/bin/bash
+array=""; args=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --array=*) array=${1#--array=} ;;
+    --parsable|--dependency=afterok:*) ;;
+    --*) echo "unexpected option $1" >&2; exit 1 ;;
+    *) args=("$@"); break ;;
+  esac
+  shift
+done
+if [[ -n $array ]]; then
+  lo=${array%-*}; hi=${array#*-}
+  for i in $(seq "$lo" "$hi"); do
+    SLURM_ARRAY_TASK_ID=$i SLURM_ARRAY_TASK_COUNT=$((hi - lo + 1)) SLURM_CPUS_PER_TASK=1 \
+      bash "${args[@]}" >&2 || exit 1
+  done
+else
+  bash "${args[@]}" >&2 || exit 1
+fi
+echo 42
+"#;
+
+#[cfg(unix)]
+#[test]
+fn the_slurm_example_array_and_merge_give_the_single_run() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tmpdir("shard-slurm");
+    let (_, csv, json) = single(&d, &example(), &["--phase"]);
+    let bin_dir = d.join("bin");
+    std::fs::create_dir_all(&bin_dir).unwrap();
+    let sbatch = bin_dir.join("sbatch");
+    std::fs::write(&sbatch, SBATCH).unwrap();
+    std::fs::set_permissions(&sbatch, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let weightscope = Path::new(env!("CARGO_BIN_EXE_weightscope"));
+    let path = format!(
+        "{}:{}:{}",
+        bin_dir.display(),
+        weightscope.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let submit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/slurm/submit.sh");
+    let out = run(std::process::Command::new("bash")
+        .arg(submit)
+        .arg(example())
+        .args(["3", "--phase"])
+        .current_dir(&d)
+        .env("PATH", path));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("array job 42 (3 shares)"));
+    for i in 0..3 {
+        assert!(d.join(format!("parts/part-{i}.json")).is_file());
+    }
+    assert!(std::fs::read(d.join("details.csv")).unwrap() == csv);
+    assert!(std::fs::read(d.join("details.json")).unwrap() == json);
+}
