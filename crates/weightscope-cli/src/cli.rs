@@ -161,8 +161,18 @@ impl Command {
 pub struct Input {
     /// A model file or folder: safetensors, PyTorch .pt/.pth/.bin/.ckpt, GGUF, ONNX, Keras
     /// .keras/.h5, NumPy .npy/.npz, or a Hugging Face model folder (model.safetensors, or
-    /// shards listed in model.safetensors.index.json).
+    /// shards listed in model.safetensors.index.json); or a Hugging Face hub id
+    /// org/name[@revision] (branch, tag or commit), read from the local hub cache
+    /// (HF_HUB_CACHE, HF_HOME/hub or ~/.cache/huggingface/hub), never the network.
     pub model: PathBuf,
+}
+
+impl Input {
+    /// The file or folder to open: the path as given when it exists, else the snapshot of a
+    /// hub id in the local Hugging Face cache.
+    pub fn locate(&self) -> Result<PathBuf> {
+        Ok(weightscope::formats::hub::locate(&self.model)?)
+    }
 }
 
 #[derive(Args)]

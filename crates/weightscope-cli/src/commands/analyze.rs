@@ -17,9 +17,9 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
     let mut opts = args.analysis.options()?;
     opts.keep_esd = args.plots.is_some();
 
-    let path = &args.input.model;
+    let path = &args.input.locate()?;
     let src = formats::open(path)?;
-    let source = path.display().to_string();
+    let source = args.input.model.display().to_string();
     if opts.filter.is_some() && weightscope::analyze::plan(src.as_ref(), &opts).is_empty() {
         bail!(
             "--layers {} matches no tensor of {} (see `weightscope describe`)",

@@ -8,7 +8,7 @@ use weightscope_report as report;
 
 pub fn run(args: DescribeArgs) -> Result<ExitCode> {
     let opts = args.select.options()?;
-    let d = weightscope::describe(&args.input.model, &opts)?;
+    let d = weightscope::describe(&args.input.locate()?, &opts)?;
     let printed = print(&report::describe_table(&d));
     if let Some(path) = &args.json {
         let bytes = serde_json::to_vec_pretty(&d)?;

@@ -22,7 +22,7 @@ pub fn analyze_for_plots(input: &Input, analysis: &AnalysisArgs) -> Result<Repor
     opts.keep_esd = true;
     opts.mp_fit = true;
     opts.phase = true;
-    let src = formats::open(&input.model)?;
+    let src = formats::open(&input.locate()?)?;
     let source = input.model.display().to_string();
     Ok(progress::analyze(
         src.as_ref(),

@@ -3,6 +3,7 @@
 //! harness (one binary to link) for the crate.
 
 mod golden;
+mod hub;
 mod shard;
 
 use std::io::Write;
