@@ -454,3 +454,26 @@ def test_torch_state_dict_and_checkpoint():
     assert_frames_equal(ws.analyze(net.state_dict()), ref)
     assert_frames_equal(ws.analyze({"state_dict": net.state_dict(), "epoch": 1}), ref)
     assert_frames_equal(ws.analyze({"model": net}), ref)
+
+
+def test_hub_id_reads_the_local_hugging_face_cache(tmp_path, monkeypatch):
+    """ws.analyze("org/name[@revision]") resolves in the local hub cache (through the same
+    Rust function as the command line): snapshot files are symlinks to blobs."""
+    commit = "3f2a9c1e5b7d4a6c8e0f1a2b3c4d5e6f7a8b9c0d"
+    repo = tmp_path / "hub" / "models--org--mnist"
+    (repo / "blobs").mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    snap = repo / "snapshots" / commit
+    snap.mkdir(parents=True)
+    (repo / "blobs" / "blob-a").write_bytes(EXAMPLE.read_bytes())
+    os.symlink("../../blobs/blob-a", snap / "model.safetensors")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.chdir(tmp_path)
+
+    want = ws.analyze(EXAMPLE)
+    for model in ["org/mnist", "org/mnist@main", "org/mnist@3f2a9c"]:
+        got = ws.analyze(model)
+        pd.testing.assert_frame_equal(got, want)
+    with pytest.raises(Exception, match="no revision 'v2'"):
+        ws.analyze("org/mnist@v2")

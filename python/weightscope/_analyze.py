@@ -240,7 +240,8 @@ def analyze(model: Any, *, progress: Progress | bool | None = None, **options: A
     """Analyse a model; one row per analysed matrix.
 
     Args:
-        model: a checkpoint path (str or os.PathLike: any format the command line reads), a
+        model: a checkpoint path (str or os.PathLike: any format the command line reads, or
+            a Hugging Face hub id ``"org/name[@revision]"`` read from the local hub cache), a
             ``torch.nn.Module`` (names as in its ``state_dict()``), a state dict or a
             checkpoint dict (``{"state_dict": ...}`` / ``{"model": ...}`` unwrapped), a dict of
             numpy arrays, or a single numpy array / torch tensor.

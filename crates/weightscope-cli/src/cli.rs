@@ -13,6 +13,8 @@ use weightscope::{EsdEstimator, FixFingers};
 use weightscope::{LayerFilter, Options};
 use weightscope_report::plots::ImageFormat;
 
+use crate::part::{parse_shard, Shard};
+
 /// Diagnose trained neural networks from their weights alone, with random matrix theory.
 ///
 /// For each layer weight matrix W (N×M, N ≥ M) weightscope computes the eigenvalues λ of
@@ -115,6 +117,14 @@ pub enum Command {
     ///   weightscope sparsity model.safetensors --target 0.5 --mapping layer-wise --csv s.csv
     #[command(verbatim_doc_comment)]
     Sparsity(SparsityArgs),
+    /// Join the parts of a sharded run (`analyze --shard I/N --part FILE`, one per share, on
+    /// any machines) into the table, summary, CSV and JSON of a single run, byte for byte.
+    /// Refuses parts of another checkpoint (names, sizes and hashes of its files; paths and
+    /// times may differ), of other options or versions, and a missing or repeated share.
+    ///
+    /// Example: weightscope merge parts/part-*.json --csv details.csv --json details.json
+    #[command(verbatim_doc_comment)]
+    Merge(MergeArgs),
 }
 
 /// Parse the command line; exits with a usage error (status 2) on a bad one, including the
@@ -155,7 +165,7 @@ impl Command {
             Command::Compare(a) => Some(("compare", &a.analysis)),
             Command::Rank(a) => Some(("rank", &a.analysis)),
             Command::Sparsity(a) => Some(("sparsity", &a.analysis)),
-            Command::Describe(_) | Command::Synth(_) => None,
+            Command::Describe(_) | Command::Synth(_) | Command::Merge(_) => None,
         }
     }
 }
@@ -165,12 +175,22 @@ impl Command {
 pub struct Input {
     /// A model file or folder: safetensors, PyTorch .pt/.pth/.bin/.ckpt, GGUF, ONNX, Keras
     /// .keras/.h5, NumPy .npy/.npz, or a Hugging Face model folder (model.safetensors, or
-    /// shards listed in model.safetensors.index.json).
+    /// shards listed in model.safetensors.index.json); or a Hugging Face hub id
+    /// org/name[@revision] (branch, tag or commit), read from the local hub cache
+    /// (HF_HUB_CACHE, HF_HOME/hub or ~/.cache/huggingface/hub), never the network.
     pub model: PathBuf,
 }
 
+impl Input {
+    /// The file or folder to open: the path as given when it exists, else the snapshot of a
+    /// hub id in the local Hugging Face cache.
+    pub fn locate(&self) -> Result<PathBuf> {
+        Ok(weightscope::formats::hub::locate(&self.model)?)
+    }
+}
+
 #[derive(Args)]
-#[command(group(ArgGroup::new("output_file").args(["csv", "json"]).multiple(true)))]
+#[command(group(ArgGroup::new("output_file").args(["csv", "json", "part"]).multiple(true)))]
 pub struct AnalyzeArgs {
     #[command(flatten)]
     pub input: Input,
@@ -188,14 +208,46 @@ pub struct AnalyzeArgs {
     #[arg(long, value_enum, value_delimiter = ',', default_value = "svg,png")]
     pub plot_format: Vec<ImageFormat>,
     /// Continue a run that was interrupted: reuse the layers saved in
-    /// `<--json or --csv file>.partial.jsonl` (kept while a run with an output file goes on).
+    /// `<--json, --csv or --part file>.partial.jsonl` (kept while a run with an output file
+    /// goes on).
     #[arg(long, requires = "output_file")]
     pub resume: bool,
+    /// Analyse only share I of N (I counts from 0, as SLURM_ARRAY_TASK_ID with
+    /// `--array=0-N`; e.g. --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT). The layers
+    /// are split by estimated flops, the same way on every machine; the share's rows go to
+    /// --part, and `weightscope merge` joins the parts of all shares.
+    #[arg(
+        long,
+        value_name = "I/N",
+        value_parser = parse_shard,
+        requires = "part",
+        conflicts_with_all = ["csv", "json", "plots"]
+    )]
+    pub shard: Option<Shard>,
+    /// The partial result of --shard (JSON), for `weightscope merge`.
+    #[arg(long, value_name = "FILE", requires = "shard")]
+    pub part: Option<PathBuf>,
     /// Print only the summary, not the per-layer table.
     #[arg(long, short)]
     pub quiet: bool,
     #[command(flatten)]
     pub analysis: AnalysisArgs,
+}
+
+#[derive(Args)]
+pub struct MergeArgs {
+    /// The parts written by `analyze --shard I/N --part FILE`, one per share, in any order.
+    #[arg(required = true, value_name = "PART")]
+    pub parts: Vec<PathBuf>,
+    /// Write the per-layer details as CSV, as `analyze --csv` would have.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Write the full report as JSON, as `analyze --json` would have.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Print only the summary, not the per-layer table.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 #[derive(Args)]

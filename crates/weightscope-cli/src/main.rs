@@ -1,15 +1,17 @@
 //! `weightscope`: the command-line tool, a thin layer over the `weightscope` library.
 //!
 //! `cli` declares the command line, `commands` holds one module per subcommand, `progress`
-//! the progress bar of an analysis and `journal` the journal of `analyze --resume`.
+//! the progress bar of an analysis, `journal` the journal of `analyze --resume` and `part`
+//! the partial results of `analyze --shard` that `merge` joins.
 
 mod cli;
 mod commands;
 mod journal;
+mod part;
 mod progress;
 
 use cli::Command;
-use commands::{analyze, compare, describe, plot, rank, report, sparsity, synth, track};
+use commands::{analyze, compare, describe, merge, plot, rank, report, sparsity, synth, track};
 use std::io::ErrorKind;
 use std::process::ExitCode;
 
@@ -25,6 +27,7 @@ fn main() -> ExitCode {
         Command::Compare(a) => compare::run(a),
         Command::Rank(a) => rank::run(a),
         Command::Sparsity(a) => sparsity::run(a),
+        Command::Merge(a) => merge::run(a),
     };
     match result {
         Ok(code) => code,

@@ -9,6 +9,7 @@ mod convert;
 pub mod error;
 pub mod folder;
 pub mod gguf;
+pub mod hub;
 pub mod identity;
 pub mod keras;
 mod mapped;

@@ -239,7 +239,8 @@ fn run<'py>(
     report_to_dict(py, report, want_json)
 }
 
-/// Analyse a checkpoint file or model folder (any format the command line reads).
+/// Analyse a checkpoint file or model folder (any format the command line reads), or a hub
+/// id `org/name[@revision]` from the local Hugging Face cache (as the command line does).
 #[pyfunction]
 #[pyo3(signature = (path, options=None, progress=None, want_json=false, keep_esd=false))]
 fn analyze_path<'py>(
@@ -253,7 +254,9 @@ fn analyze_path<'py>(
     let mut opts = options::from_dict(options)?;
     opts.keep_esd = keep_esd;
     let src = py
-        .detach(|| weightscope::formats::open(&path))
+        .detach(|| {
+            weightscope::formats::hub::locate(&path).and_then(|p| weightscope::formats::open(&p))
+        })
         .map_err(|e| to_py_err(e.into()))?;
     let label = path.display().to_string();
     run(py, src.as_ref(), None, &label, &opts, progress, want_json)

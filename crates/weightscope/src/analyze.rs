@@ -17,7 +17,7 @@ use crate::summary::summarize;
 use crate::{Error, Result};
 use faer::Mat;
 use rayon::prelude::*;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 /// The ESD of a layer's matrices (pooled, ascending) and weightwatcher's `rank_loss` (summed
@@ -128,12 +128,14 @@ pub fn describe(path: &Path, opts: &Options) -> Result<Description> {
     })
 }
 
-/// Hooks for a long run: rows already finished (from `--resume`), and a callback for each
-/// finished row (to save it at once, and to drive a progress bar: its second argument is the
-/// estimated flops of the layer).
+/// Hooks for a long run: rows already finished (from `--resume`), the layers to analyse when
+/// this run is one share of a sharded one (`--shard`; the others are left out of the report's
+/// rows), and a callback for each finished row (to save it at once, and to drive a progress
+/// bar: its second argument is the estimated flops of the layer).
 #[derive(Default)]
 pub struct Hooks<'a> {
     pub done: HashMap<(usize, Option<usize>), LayerResult>,
+    pub only: Option<HashSet<(usize, Option<usize>)>>,
     #[allow(clippy::type_complexity)]
     pub on_layer: Option<&'a (dyn Fn(&LayerResult, f64) + Sync)>,
 }
@@ -325,8 +327,11 @@ pub fn analyze_source(
 ) -> Result<Report> {
     opts.validate()?;
     let plans = plan(src, opts);
-    let (todo, skipped): (Vec<&LayerPlan>, Vec<&LayerPlan>) =
+    let (mut todo, skipped): (Vec<&LayerPlan>, Vec<&LayerPlan>) =
         plans.iter().partition(|p| p.skip.is_none());
+    if let Some(only) = &hooks.only {
+        todo.retain(|p| only.contains(&(p.layer_id, p.slice_id)));
+    }
     let gate = MemoryGate::new(opts.max_memory.unwrap_or_else(memory::default_cap));
     let run_one = |p: &LayerPlan| -> LayerResult {
         if let Some(r) = hooks.done.get(&(p.layer_id, p.slice_id)) {

@@ -28,6 +28,7 @@ mod memory;
 pub mod options;
 pub mod report;
 pub mod result;
+pub mod shard;
 pub mod spectrum;
 pub mod summary;
 pub mod synth;

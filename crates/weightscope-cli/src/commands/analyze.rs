@@ -1,17 +1,25 @@
-//! `weightscope analyze`: every layer's metrics, as a table and a summary, CSV and JSON.
+//! `weightscope analyze`: every layer's metrics, as a table and a summary, CSV and JSON; or,
+//! with `--shard I/N`, one share of the layers as a part for `weightscope merge`.
 
 use super::outputs::{self, Output};
 use super::{exit_code, has_layers, print, write_plots};
 use crate::cli::AnalyzeArgs;
 use crate::journal::{self, Journal};
-use crate::progress::{self, Done};
-use anyhow::{bail, Result};
+use crate::part::{Part, Shard};
+use crate::progress::{self, Done, Key};
+use anyhow::{bail, Context, Result};
+use std::collections::{HashMap, HashSet};
 use std::process::ExitCode;
-use weightscope::{formats, LayerResult, Status};
+use weightscope::formats::TensorSource;
+use weightscope::{formats, LayerResult, Options, Status};
 use weightscope_report as report;
 
 pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
-    let journal_path = args.json.as_ref().or(args.csv.as_ref());
+    let journal_path = args
+        .json
+        .as_ref()
+        .or(args.csv.as_ref())
+        .or(args.part.as_ref());
     let journal_path = journal_path.and_then(|p| journal::path_beside(p));
     let mut outs = Vec::new();
     if let Some(p) = &args.csv {
@@ -19,6 +27,9 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
     }
     if let Some(p) = &args.json {
         outs.push(Output::File("--json", p));
+    }
+    if let Some(p) = &args.part {
+        outs.push(Output::File("--part", p));
     }
     if let Some(p) = &journal_path {
         outs.push(Output::File("the journal of --resume", p));
@@ -30,9 +41,9 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
     let mut opts = args.analysis.options()?;
     opts.keep_esd = args.plots.is_some();
 
-    let path = &args.input.model;
+    let path = &args.input.locate()?;
     let src = formats::open(path)?;
-    let source = path.display().to_string();
+    let source = args.input.model.display().to_string();
     let plans = weightscope::analyze::plan(src.as_ref(), &opts);
     if opts.filter.is_some() && plans.is_empty() {
         bail!(
@@ -41,11 +52,17 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
             path.display()
         );
     }
+    let share = args
+        .shard
+        .map(|shard| Share::new(src.as_ref(), &opts, shard));
+    let identity = match (&journal_path, &share) {
+        (None, None) => None,
+        _ => Some(formats::identity(path, &src.files())?),
+    };
 
-    let done = match &journal_path {
-        Some(j) => {
-            let identity = formats::identity(path, &src.files())?;
-            let header = journal::header(&source, &opts, &identity)?;
+    let done = match (&journal_path, &identity) {
+        (Some(j), Some(identity)) => {
+            let header = journal::header(&source, &opts, identity)?;
             let done = if args.resume {
                 let loaded = journal::load(j, &header, &plans)?;
                 for note in &loaded.notes {
@@ -57,10 +74,10 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
             };
             Some((j.clone(), header, done))
         }
-        None if args.resume => {
-            bail!("--resume needs --json or --csv (the journal sits beside it)")
+        _ if args.resume => {
+            bail!("--resume needs --json, --csv or --part (the journal sits beside it)")
         }
-        None => None,
+        _ => None,
     };
     let (journal, done) = match done {
         Some((j, header, done)) => (Some(Journal::create(j, &header, &done)?), done),
@@ -71,7 +88,32 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
             j.record(r);
         }
     };
-    let report = progress::analyze(src.as_ref(), &source, &opts, done, Some(&record))?;
+    let only = share.as_ref().map(|s| s.mine.clone());
+    let report = progress::analyze(src.as_ref(), &source, &opts, done, only, Some(&record))?;
+
+    if let (Some(share), Some(part_path), Some(identity)) = (share, &args.part, identity) {
+        // A share may hold no layer (more shares than layers): its part is still written, and
+        // `merge` decides whether the whole run found any.
+        let filter = args.analysis.select.layers.clone();
+        let (shard, total, rows) = (share.shard, share.total, report.layers.len());
+        let text = (!args.quiet).then(|| report::layer_table(&report) + "\n");
+        let code = exit_code(&report.layers);
+        let part = Part::new(shard, report, identity, filter, total, |r| {
+            share.index.get(&r.key()).copied()
+        })?;
+        let json = serde_json::to_vec(&part).context("cannot serialise the part")?;
+        report::write_atomic(part_path, &json)?;
+        if let Some(j) = journal {
+            j.remove();
+        }
+        eprintln!(
+            "share {shard}: {rows} of {total} layers, written to {} (join all shares with \
+             `weightscope merge`)",
+            part_path.display()
+        );
+        print(&text.unwrap_or_default())?;
+        return Ok(code);
+    }
     if let Err(e) = has_layers(&report) {
         if let Some(j) = journal {
             j.remove();
@@ -111,4 +153,37 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
     }
     printed?;
     Ok(exit_code(&report.layers))
+}
+
+/// This run's share of a sharded run.
+struct Share {
+    shard: Shard,
+    /// The layers of this share.
+    mine: HashSet<Key>,
+    /// Every layer to analyse, by its index among them (the order of a single run's rows).
+    index: HashMap<Key, usize>,
+    total: usize,
+}
+
+impl Share {
+    fn new(src: &dyn TensorSource, opts: &Options, shard: Shard) -> Share {
+        let plans = weightscope::analyze::plan(src, opts);
+        let shares = weightscope::shard::partition(&plans, shard.count);
+        let keys: Vec<Key> = plans
+            .iter()
+            .filter(|p| p.skip.is_none())
+            .map(|p| (p.layer_id, p.slice_id))
+            .collect();
+        Share {
+            shard,
+            mine: keys
+                .iter()
+                .zip(&shares)
+                .filter(|(_, &s)| s == shard.index)
+                .map(|(k, _)| *k)
+                .collect(),
+            index: keys.iter().enumerate().map(|(i, k)| (*k, i)).collect(),
+            total: keys.len(),
+        }
+    }
 }

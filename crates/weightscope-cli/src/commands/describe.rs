@@ -12,7 +12,7 @@ pub fn run(args: DescribeArgs) -> Result<ExitCode> {
         outputs::check(&[Output::File("--json", p)])?;
     }
     let opts = args.select.options()?;
-    let d = weightscope::describe(&args.input.model, &opts)?;
+    let d = weightscope::describe(&args.input.locate()?, &opts)?;
     let printed = print(&report::describe_table(&d));
     if let Some(path) = &args.json {
         let bytes = serde_json::to_vec_pretty(&d)?;

@@ -7,6 +7,7 @@
 pub mod analyze;
 pub mod compare;
 pub mod describe;
+pub mod merge;
 pub mod outputs;
 pub mod plot;
 pub mod rank;

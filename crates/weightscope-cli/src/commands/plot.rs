@@ -24,9 +24,9 @@ pub fn analyze_for_plots(input: &Input, analysis: &AnalysisArgs) -> Result<Repor
     opts.keep_esd = true;
     opts.mp_fit = true;
     opts.phase = true;
-    let src = formats::open(&input.model)?;
+    let src = formats::open(&input.locate()?)?;
     let source = input.model.display().to_string();
-    let report = progress::analyze(src.as_ref(), &source, &opts, Done::new(), None)?;
+    let report = progress::analyze(src.as_ref(), &source, &opts, Done::new(), None, None)?;
     has_layers(&report)?;
     Ok(report)
 }

@@ -3,6 +3,8 @@
 //! harness (one binary to link) for the crate.
 
 mod golden;
+mod hub;
+mod shard;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
