@@ -524,7 +524,10 @@ impl TensorSource for GgufFile {
             )));
         }
         let (s, e) = self.ranges[index];
-        let bytes = self.bytes.read_range(s..e).map_err(|e| err(e.to_string()))?;
+        let bytes = self
+            .bytes
+            .read_range(s..e)
+            .map_err(|e| err(e.to_string()))?;
         dequantize(self.header.tensors[index].ggml_type, &bytes).map_err(err)
     }
     /// Tensors of two or more dimensions: a row of the `shape[0]` × rest view is a whole
@@ -570,7 +573,10 @@ impl TensorSource for GgufFile {
         let row_bytes = width / ti.block * ti.type_size;
         let start = self.ranges[index].0;
         let read = |range: std::ops::Range<usize>| {
-            let bytes = self.bytes.read_range(range).map_err(|e| err(e.to_string()))?;
+            let bytes = self
+                .bytes
+                .read_range(range)
+                .map_err(|e| err(e.to_string()))?;
             dequantize(ty, &bytes).map_err(err)
         };
         if cols.start == 0 && cols.end == width {

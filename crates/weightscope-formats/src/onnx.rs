@@ -717,7 +717,10 @@ impl TensorSource for OnnxFile {
                 self.decode_range(index, bytes, start..end, t)
             }
             Source::Typed(s, e) => {
-                let msg = self.bytes.read_range(s..e).map_err(|e| err(e.to_string()))?;
+                let msg = self
+                    .bytes
+                    .read_range(s..e)
+                    .map_err(|e| err(e.to_string()))?;
                 decode_typed(&msg, s, t, info.numel()).map_err(err)
             }
             Source::Nothing => Err(err("no readable data".into())),

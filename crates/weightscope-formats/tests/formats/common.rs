@@ -56,11 +56,13 @@ pub fn check_against_reference(model: &Path, reference: &Path, stem: &str) -> us
 /// Column (and row) bounds that cross quant-block edges (32- and 256-value blocks) and
 /// leave ragged ends, clipped to `len`.
 fn edges(len: usize) -> Vec<usize> {
-    let mut e: Vec<usize> = [0, 1, 2, 15, 16, 31, 32, 33, 63, 64, 65, 100, 255, 256, 257, 300]
-        .into_iter()
-        .chain([len / 2, len.saturating_sub(1), len])
-        .filter(|&x| x <= len)
-        .collect();
+    let mut e: Vec<usize> = [
+        0, 1, 2, 15, 16, 31, 32, 33, 63, 64, 65, 100, 255, 256, 257, 300,
+    ]
+    .into_iter()
+    .chain([len / 2, len.saturating_sub(1), len])
+    .filter(|&x| x <= len)
+    .collect();
     e.sort_unstable();
     e.dedup();
     e
@@ -94,7 +96,8 @@ pub fn check_blocks(model: &Path, reference: &Path) -> Vec<String> {
                         let mut k = 0;
                         for r in r0..r1 {
                             for c in c0..c1 {
-                                let (b, a, w) = (block[k], whole[r * width + c], want[r * width + c]);
+                                let (b, a, w) =
+                                    (block[k], whole[r * width + c], want[r * width + c]);
                                 assert!(
                                     b.to_bits() == a.to_bits() && b.to_bits() == w.to_bits(),
                                     "{}: block {r0}..{r1} × {c0}..{c1} at ({r}, {c}): {b:e}, \

@@ -437,9 +437,6 @@ fn zero_sized_dimensions_beside_huge_ones_read_as_empty() {
     for i in 0..2 {
         assert_eq!(f.read_f64(i).unwrap(), Vec::<f64>::new());
     }
-    assert!(f
-        .read_block_f64(0, 0..1 << 40, 0..0)
-        .unwrap()
-        .is_empty());
+    assert!(f.read_block_f64(0, 0..1 << 40, 0..0).unwrap().is_empty());
     assert!(f.read_block_f64(1, 0..0, 0..1 << 40).unwrap().is_empty());
 }

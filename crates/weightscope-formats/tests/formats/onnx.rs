@@ -264,7 +264,11 @@ fn external_data_truncated_after_opening_is_an_error_naming_the_tensor() {
         std::fs::copy(fixtures().join("external").join(f), dir.join(f)).unwrap();
     }
     let m = open(&dir.join("model.onnx")).unwrap();
-    let w = m.tensors().iter().position(|t| t.name == "fc1.weight").unwrap();
+    let w = m
+        .tensors()
+        .iter()
+        .position(|t| t.name == "fc1.weight")
+        .unwrap();
     assert!(m.reads_blocks(w));
     std::fs::OpenOptions::new()
         .write(true)
