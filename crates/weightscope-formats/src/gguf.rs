@@ -1,5 +1,6 @@
 //! llama.cpp `.gguf` files (GGUF v2 and v3, little-endian), memory-mapped; quantized tensors
-//! are dequantized one tensor at a time when read.
+//! are dequantized when read, a whole tensor or a block of its rows (and columns) at a time,
+//! from only the bytes that hold it, so that a large layer streams by panels.
 //!
 //! File layout (ggml `docs/gguf.md`), all little-endian:
 //!
