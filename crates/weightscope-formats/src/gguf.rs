@@ -1,5 +1,6 @@
 //! llama.cpp `.gguf` files (GGUF v2 and v3, little-endian), memory-mapped; quantized tensors
-//! are dequantized one tensor at a time when read.
+//! are dequantized when read, a whole tensor or a block of its rows (and columns) at a time,
+//! from only the bytes that hold it, so that a large layer streams by panels.
 //!
 //! File layout (ggml `docs/gguf.md`), all little-endian:
 //!
@@ -524,8 +525,82 @@ impl TensorSource for GgufFile {
             )));
         }
         let (s, e) = self.ranges[index];
-        dequantize(self.header.tensors[index].ggml_type, &self.bytes[s..e]).map_err(err)
+        let bytes = self
+            .bytes
+            .read_range(s..e)
+            .map_err(|e| err(e.to_string()))?;
+        dequantize(self.header.tensors[index].ggml_type, &bytes).map_err(err)
     }
+    /// Tensors of two or more dimensions: a row of the `shape[0]` × rest view is a whole
+    /// number of ggml rows (`ne[0]` values each), hence of quant blocks, so a block of rows
+    /// is a contiguous byte range and needs nothing else to dequantize.
+    fn reads_blocks(&self, index: usize) -> bool {
+        let info = &self.tensors[index];
+        info.problem.is_none()
+            && info.shape.len() >= 2
+            && !matches!(info.dtype, DType::Other(_))
+            && is_supported(self.header.tensors[index].ggml_type)
+    }
+    /// Reads only the bytes of the rows asked for and dequantizes only the quant blocks that
+    /// hold the columns asked for (one contiguous range when the block spans whole rows, one
+    /// range per row otherwise), with the same decoders as [`read_f64`](Self::read_f64), so
+    /// the values are the same bits.
+    fn read_block_f64(
+        &self,
+        index: usize,
+        rows: std::ops::Range<usize>,
+        cols: std::ops::Range<usize>,
+    ) -> Result<Vec<f64>> {
+        let info = &self.tensors[index];
+        let err = |m: String| Error::tensor(&self.path, &info.name, m);
+        if let Some(p) = &info.problem {
+            return Err(err(p.clone()));
+        }
+        crate::check_block(info, &rows, &cols)?;
+        let ty = self.header.tensors[index].ggml_type;
+        let ti = match type_info(ty) {
+            (_, Some(ti)) if is_supported(ty) && !matches!(info.dtype, DType::Other(_)) => ti,
+            (name, _) => return Err(err(format!("cannot read {name} by blocks"))),
+        };
+        let width = crate::row_len(info);
+        if !reads_whole_blocks(info, ti) {
+            return Err(err(format!(
+                "a row of {width} values is not a whole number of {} blocks",
+                ti.name
+            )));
+        }
+        // Bytes per row of the view; the block lies inside the tensor (checked above), whose
+        // byte range lies inside the file (checked at open), so none of this overflows.
+        let row_bytes = width / ti.block * ti.type_size;
+        let start = self.ranges[index].0;
+        let read = |range: std::ops::Range<usize>| {
+            let bytes = self
+                .bytes
+                .read_range(range)
+                .map_err(|e| err(e.to_string()))?;
+            dequantize(ty, &bytes).map_err(err)
+        };
+        if cols.start == 0 && cols.end == width {
+            return read(start + rows.start * row_bytes..start + rows.end * row_bytes);
+        }
+        // The quant blocks holding the columns, and where the columns start in the first.
+        let (b0, b1) = (cols.start / ti.block, cols.end.div_ceil(ti.block));
+        let skip = cols.start - b0 * ti.block;
+        let mut out = Vec::with_capacity(rows.len() * cols.len());
+        for r in rows {
+            let at = start + r * row_bytes;
+            let values = read(at + b0 * ti.type_size..at + b1 * ti.type_size)?;
+            out.extend_from_slice(&values[skip..skip + cols.len()]);
+        }
+        Ok(out)
+    }
+}
+
+/// Whether a row of the tensor viewed as `shape[0]` rows is a whole number of quant blocks
+/// (true of every tensor of two or more dimensions that passed [`check_tensor`]; checked
+/// again so that a block read can never slice a quant block).
+fn reads_whole_blocks(info: &TensorInfo, ti: TypeInfo) -> bool {
+    info.shape.len() >= 2 && crate::row_len(info) % ti.block == 0
 }
 
 // ---------------------------------------------------------------------------------------

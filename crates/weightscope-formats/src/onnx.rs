@@ -712,13 +712,100 @@ impl TensorSource for OnnxFile {
             }
         };
         match self.sources[index] {
-            Source::Raw(s, e) => Ok(decode_raw(&self.bytes[s..e], t)),
-            Source::Typed(s, e) => decode_typed(&self.bytes[s..e], s, t, info.numel()).map_err(err),
-            Source::External { file, start, end } => match &self.externals[file].bytes {
-                Ok(b) => Ok(decode_raw(&b[start..end], t)),
-                Err(e) => Err(err(e.clone())),
-            },
+            Source::Raw(..) | Source::External { .. } => {
+                let (bytes, start, end) = self.little_endian(index).map_err(err)?;
+                self.decode_range(index, bytes, start..end, t)
+            }
+            Source::Typed(s, e) => {
+                let msg = self
+                    .bytes
+                    .read_range(s..e)
+                    .map_err(|e| err(e.to_string()))?;
+                decode_typed(&msg, s, t, info.numel()).map_err(err)
+            }
             Source::Nothing => Err(err("no readable data".into())),
         }
+    }
+    /// `raw_data` and external data: little-endian elements in one byte range, so a block of
+    /// rows is a sub-range. (The typed repeated fields are varint- or field-framed, with no
+    /// fixed position per element, and are read whole.)
+    fn reads_blocks(&self, index: usize) -> bool {
+        let info = &self.tensors[index];
+        info.problem.is_none()
+            && !info.shape.is_empty()
+            && elem_type(&info.dtype).is_some()
+            && self.little_endian(index).is_ok()
+    }
+    fn read_block_f64(
+        &self,
+        index: usize,
+        rows: std::ops::Range<usize>,
+        cols: std::ops::Range<usize>,
+    ) -> Result<Vec<f64>> {
+        let info = &self.tensors[index];
+        let err = |m: String| Error::tensor(&self.path, &info.name, m);
+        if let Some(p) = &info.problem {
+            return Err(err(p.clone()));
+        }
+        crate::check_block(info, &rows, &cols)?;
+        let Some((t, size)) = elem_type(&info.dtype) else {
+            return Err(err(format!("cannot read {} by blocks", info.dtype)));
+        };
+        let (bytes, start, _) = self.little_endian(index).map_err(err)?;
+        let width = crate::row_len(info);
+        // Inside the tensor's range (checked above), which lies inside its file (checked at
+        // open): no overflow.
+        let at = |r: usize, c: usize| start + (r * width + c) * size;
+        if cols.start == 0 && cols.end == width {
+            return self.decode_range(index, bytes, at(rows.start, 0)..at(rows.end, 0), t);
+        }
+        let mut out = Vec::with_capacity(rows.len() * cols.len());
+        for r in rows {
+            out.extend(self.decode_range(index, bytes, at(r, cols.start)..at(r, cols.end), t)?);
+        }
+        Ok(out)
+    }
+}
+
+/// The ONNX data type and element size of a float dtype.
+fn elem_type(dtype: &DType) -> Option<(i32, usize)> {
+    let t = match dtype {
+        DType::F32 => data_type::FLOAT,
+        DType::F64 => data_type::DOUBLE,
+        DType::F16 => data_type::FLOAT16,
+        DType::BF16 => data_type::BFLOAT16,
+        _ => return None,
+    };
+    Some((t, elem_size(t)?))
+}
+
+impl OnnxFile {
+    /// The bytes holding tensor `index`'s little-endian elements (the model file for
+    /// `raw_data`, its external file otherwise) and their range there.
+    fn little_endian(&self, index: usize) -> R<(&Bytes, usize, usize)> {
+        match self.sources[index] {
+            Source::Raw(s, e) => Ok((&self.bytes, s, e)),
+            Source::External { file, start, end } => match &self.externals[file].bytes {
+                Ok(b) => Ok((b, start, end)),
+                Err(e) => Err(e.clone()),
+            },
+            Source::Typed(..) | Source::Nothing => Err("no little-endian data".into()),
+        }
+    }
+
+    /// Decode `range` of `bytes` as elements of data type `t`, read from the file rather than
+    /// through the map (see [`Bytes::read_range`]): a file truncated since it was opened is an
+    /// error naming the tensor, not a SIGBUS.
+    fn decode_range(
+        &self,
+        index: usize,
+        bytes: &Bytes,
+        range: std::ops::Range<usize>,
+        t: i32,
+    ) -> Result<Vec<f64>> {
+        let data = bytes
+            .read_range(range)
+            .map_err(|e| Error::tensor(&self.path, &self.tensors[index].name, e.to_string()))?;
+        Ok(decode_raw(&data, t))
     }
 }

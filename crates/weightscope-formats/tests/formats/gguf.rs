@@ -346,3 +346,97 @@ fn every_truncation_of_a_fixture_is_handled() {
         }
     }
 }
+
+// ---- block reads (the streamed route) --------------------------------------------------
+
+#[test]
+fn every_block_of_every_type_is_the_slice_of_the_whole_tensor() {
+    // Every tensor of two or more dimensions of every readable type streams; 1-D ones and
+    // integer tensors do not (a 1-D quantized row would split a quant block).
+    let floats = common::check_blocks(
+        &fixtures().join("floats.gguf"),
+        &fixtures().join("floats.ref.safetensors"),
+    );
+    assert_eq!(
+        floats,
+        [
+            "blk.0.attn_q.weight",
+            "blk.0.ffn_up.weight",
+            "blk.0.ffn_down.weight",
+            "blk.0.ffn_gate_exps.weight",
+            "output.weight"
+        ]
+    );
+    for stem in ["q4_0", "q4_1", "q5_0", "q5_1", "q8_0"] {
+        let names = common::check_blocks(
+            &fixtures().join(format!("{stem}.gguf")),
+            &fixtures().join(format!("{stem}.ref.safetensors")),
+        );
+        assert_eq!(names, ["quantized.weight", "random.weight"], "{stem}");
+    }
+    for stem in ["q2_k", "q3_k", "q4_k", "q5_k", "q6_k"] {
+        let names = common::check_blocks(
+            &fixtures().join(format!("{stem}.gguf")),
+            &fixtures().join(format!("{stem}.ref.safetensors")),
+        );
+        assert_eq!(names, ["random.weight"], "{stem}");
+    }
+    let s = open(&fixtures().join("unsupported.gguf")).unwrap();
+    for (i, t) in s.tensors().iter().enumerate() {
+        assert_eq!(s.reads_blocks(i), t.name == "ok.weight", "{}", t.name);
+    }
+}
+
+#[test]
+fn a_file_truncated_after_opening_is_an_error_for_the_rows_past_the_cut() {
+    let dir = std::env::temp_dir().join(format!("ws-gguf-cut-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("cut.gguf");
+    std::fs::copy(fixtures().join("q6_k.gguf"), &path).unwrap();
+    let f = GgufFile::open(&path).unwrap();
+    let before = f.read_f64(0).unwrap();
+    // Rewritten in place, shorter: cut inside the last of the 3 rows (two 210-byte super-blocks
+    // each).
+    let start = f.header().data_start + f.header().tensors[0].offset;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(start + 2 * 420 + 100)
+        .unwrap();
+    for e in [
+        f.read_f64(0).unwrap_err(),
+        f.read_block_f64(0, 2..3, 0..512).unwrap_err(),
+        f.read_block_f64(0, 0..3, 100..200).unwrap_err(),
+    ] {
+        let e = e.to_string();
+        assert!(
+            e.contains("cut.gguf") && e.contains("random.weight") && e.contains("truncated"),
+            "{e}"
+        );
+    }
+    // The rows before the cut still read, the same bits.
+    assert_eq!(f.read_block_f64(0, 0..2, 0..512).unwrap(), before[..1024]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn zero_sized_dimensions_beside_huge_ones_read_as_empty() {
+    // ne = [0, 2^40] and [2^40, 0]: no elements and no bytes, so they pass the size check; a
+    // block read must answer at once with nothing, not walk 2^40 rows.
+    let big = 1u64 << 40;
+    let f = parse(gguf_bytes(
+        0,
+        &[],
+        &[("a", &[0, big], 0, 0), ("b", &[big, 0], 8, 0)],
+        &[],
+    ))
+    .unwrap();
+    assert_eq!(f.tensors()[0].shape, [1 << 40, 0]);
+    assert_eq!(f.tensors()[1].shape, [0, 1 << 40]);
+    for i in 0..2 {
+        assert_eq!(f.read_f64(i).unwrap(), Vec::<f64>::new());
+    }
+    assert!(f.read_block_f64(0, 0..1 << 40, 0..0).unwrap().is_empty());
+    assert!(f.read_block_f64(1, 0..0, 0..1 << 40).unwrap().is_empty());
+}

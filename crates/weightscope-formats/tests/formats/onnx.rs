@@ -233,3 +233,59 @@ fn constant_node_weights_are_read_with_their_roles() {
     assert_eq!(role(&*c, "conv.weight").as_deref(), Some("Conv W"));
     assert_eq!(c.tensors()[1].shape, vec![4, 3, 3, 3]);
 }
+
+// ---- block reads (the streamed route) --------------------------------------------------
+
+#[test]
+fn raw_and_external_data_read_by_blocks_the_same_bits() {
+    let check = |stem: &str| {
+        common::check_blocks(
+            &fixtures().join(format!("{stem}.onnx")),
+            &fixtures().join(format!("{stem}.ref.safetensors")),
+        )
+    };
+    // raw_data initializers stream (biases too, as n × 1); float_data and the other typed
+    // fields are read whole.
+    let mlp = ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"];
+    assert_eq!(check("mlp"), mlp);
+    assert!(check("conv").is_empty());
+    let f16 = check("f16");
+    assert!(!f16.is_empty(), "{f16:?}");
+    // External data, and a Constant node's raw_data tensor (its float_data one is whole).
+    assert_eq!(check("external/model"), mlp);
+    assert_eq!(check("constants"), ["fc1.weight", "fc1.bias"]);
+}
+
+#[test]
+fn external_data_truncated_after_opening_is_an_error_naming_the_tensor() {
+    let dir = std::env::temp_dir().join(format!("ws-onnx-cut-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["model.onnx", "weights.bin"] {
+        std::fs::copy(fixtures().join("external").join(f), dir.join(f)).unwrap();
+    }
+    let m = open(&dir.join("model.onnx")).unwrap();
+    let w = m
+        .tensors()
+        .iter()
+        .position(|t| t.name == "fc1.weight")
+        .unwrap();
+    assert!(m.reads_blocks(w));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.join("weights.bin"))
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    for e in [
+        m.read_f64(w).unwrap_err(),
+        m.read_block_f64(w, 0..4, 0..8).unwrap_err(),
+        m.read_block_f64(w, 3..9, 2..5).unwrap_err(),
+    ] {
+        let e = e.to_string();
+        assert!(
+            e.contains("fc1.weight") && e.contains("model.onnx") && e.contains("truncated"),
+            "{e}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

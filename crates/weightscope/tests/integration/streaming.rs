@@ -215,3 +215,161 @@ fn f32_applies_to_tall_layers_only() {
     assert_eq!(a.alpha, b.alpha);
     assert_eq!(a.sv_min, b.sv_min);
 }
+
+/// A GGUF v3 file of the given tensors (name, ne innermost first, ggml type, data), each at
+/// a 32-byte aligned offset.
+fn gguf_bytes(tensors: &[(&str, Vec<u64>, u32, Vec<u8>)]) -> Vec<u8> {
+    let mut b = b"GGUF".to_vec();
+    b.extend(3u32.to_le_bytes());
+    b.extend((tensors.len() as u64).to_le_bytes());
+    b.extend(0u64.to_le_bytes());
+    let mut data = Vec::new();
+    for (name, ne, ty, bytes) in tensors {
+        b.extend((name.len() as u64).to_le_bytes());
+        b.extend(name.as_bytes());
+        b.extend((ne.len() as u32).to_le_bytes());
+        ne.iter().for_each(|d| b.extend(d.to_le_bytes()));
+        b.extend(ty.to_le_bytes());
+        b.extend((data.len() as u64).to_le_bytes());
+        data.extend(bytes);
+        data.resize(data.len().div_ceil(32) * 32, 0);
+    }
+    b.resize(b.len().div_ceil(32) * 32, 0);
+    b.extend(data);
+    b
+}
+
+/// `blocks` random quant blocks of `size` bytes whose leading f16 scale is a finite normal
+/// number (bits 0x1000..0x3000: 2^-11 ..  0.5).
+fn quant_blocks(blocks: usize, size: usize, seed: u64) -> Vec<u8> {
+    let mut r = Rng(seed);
+    let mut out = Vec::with_capacity(blocks * size);
+    for _ in 0..blocks {
+        let d = 0x1000 + (r.next() * 8192.0) as u16 % 0x2000;
+        out.extend(d.to_le_bytes());
+        out.extend((2..size).map(|_| (r.next() * 256.0) as u8));
+    }
+    out
+}
+
+#[test]
+fn quantized_gguf_layers_stream_to_the_same_results_as_the_in_memory_route() {
+    let d = tmpdir("stream-gguf");
+    // Tall Q8_0 (4796 × 64: two full panels of rows and a ragged one) and wide Q4_0
+    // (40 × 4800, streamed by column blocks), beside tensors with a zero dimension next to a
+    // huge one (no elements: skipped at once, not walked).
+    let tall_rows = 2 * GRAM_PANEL_ROWS + 700;
+    let p = d.join("m.gguf");
+    std::fs::write(
+        &p,
+        gguf_bytes(&[
+            (
+                "blk.0.tall.weight",
+                vec![64, tall_rows as u64],
+                8,
+                quant_blocks(tall_rows * 2, 34, 31),
+            ),
+            ("blk.0.empty.weight", vec![0, 1 << 40], 8, vec![]),
+            (
+                "blk.0.wide.weight",
+                vec![4800, 40],
+                2,
+                quant_blocks(40 * 150, 18, 32),
+            ),
+            ("blk.0.void.weight", vec![1 << 40, 0], 0, vec![]),
+        ]),
+    )
+    .unwrap();
+    let opts = Options {
+        mp_fit: true,
+        ..Options::default()
+    };
+    let src = formats::open(&p).unwrap();
+    let plans = plan_layers(src.tensors(), &opts.layers);
+    let report = analyze(&p, &opts).unwrap();
+    for (name, index) in [("tall", 0), ("wide", 2)] {
+        let plan = plans.iter().find(|l| l.layer_id == index).unwrap();
+        assert!(streams(plan, &opts, src.as_ref()), "{name}");
+        // The same values, read whole and written as .npy (read whole: the in-memory route).
+        // Q8_0 and Q4_0 dequantize in f32, so f32 holds them exactly.
+        let info = &src.tensors()[index];
+        let values: Vec<f32> = src
+            .read_f64(index)
+            .unwrap()
+            .iter()
+            .map(|&x| x as f32)
+            .collect();
+        let np = d.join(format!("{name}.npy"));
+        npy(&np, [info.shape[0], info.shape[1]], &values);
+        let whole = analyze(&np, &opts).unwrap();
+        let streamed = report.layers.iter().find(|l| l.layer_id == index).unwrap();
+        assert_eq!(streamed.status, Status::Success, "{}", streamed.message);
+        // Every field of the row, bit for bit, but the names and the dtype.
+        let row = |l: &weightscope::LayerResult| {
+            let mut v = serde_json::to_value(l).unwrap();
+            for k in ["layer_id", "name", "longname", "dtype", "layer_type"] {
+                v.as_object_mut().unwrap().remove(k);
+            }
+            v
+        };
+        assert_eq!(row(streamed), row(&whole.layers[0]), "{name}");
+    }
+    let empty: Vec<_> = report
+        .layers
+        .iter()
+        .filter(|l| l.layer_id == 1 || l.layer_id == 3)
+        .collect();
+    assert!(
+        empty.iter().all(|l| l.status != Status::Success),
+        "{empty:?}"
+    );
+}
+
+#[test]
+fn a_gguf_truncated_while_it_is_analysed_gives_an_error_row_naming_the_tensor() {
+    let d = tmpdir("stream-gguf-cut");
+    let p = d.join("cut.gguf");
+    let rows = GRAM_PANEL_ROWS + 100;
+    std::fs::write(
+        &p,
+        gguf_bytes(&[
+            (
+                "blk.0.ok.weight",
+                vec![64, 300],
+                8,
+                quant_blocks(600, 34, 41),
+            ),
+            (
+                "blk.0.cut.weight",
+                vec![64, rows as u64],
+                8,
+                quant_blocks(rows * 2, 34, 42),
+            ),
+        ]),
+    )
+    .unwrap();
+    // Opened whole, then cut inside the second tensor's last panel, as a trainer rewriting
+    // the file in place would: the listing said the data were there.
+    let src = formats::open(&p).unwrap();
+    let len = std::fs::metadata(&p).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&p)
+        .unwrap()
+        .set_len(len - 50 * 68)
+        .unwrap();
+    let opts = Options::default();
+    let report =
+        weightscope::analyze_source(src.as_ref(), "cut.gguf", &opts, Default::default()).unwrap();
+    let ok = report.layers.iter().find(|l| l.layer_id == 0).unwrap();
+    assert_eq!(ok.status, Status::Success, "{}", ok.message);
+    let cut = report.layers.iter().find(|l| l.layer_id == 1).unwrap();
+    assert_eq!(cut.status, Status::Error);
+    assert!(
+        cut.message.contains("blk.0.cut.weight")
+            && cut.message.contains("cut.gguf")
+            && cut.message.contains("truncated"),
+        "{}",
+        cut.message
+    );
+}
