@@ -144,6 +144,11 @@ pub struct FingersResult {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PhaseResult {
     pub phase: Phase,
+    /// The next most likely phase where the evidence lies near a boundary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner_up: Option<Phase>,
+    /// 0.5 on the boundary between `phase` and `runner_up`, 1 far from it.
+    pub confidence: f64,
     pub reason: String,
     pub evidence: PhaseEvidence,
 }

@@ -9,5 +9,6 @@ mod ensemble;
 mod formats_agree;
 mod lora;
 mod oracle;
+mod phases;
 mod streaming;
 mod tail_fits;
