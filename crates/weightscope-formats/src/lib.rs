@@ -6,10 +6,10 @@
 //! folder as a Hugging Face model folder.
 
 mod convert;
-pub mod identity;
 pub mod error;
 pub mod folder;
 pub mod gguf;
+pub mod identity;
 pub mod keras;
 mod mapped;
 pub mod npy;

@@ -377,4 +377,34 @@ mod tests {
         assert_eq!(Phase::parse("bulk_spikes"), Some(Phase::BulkSpikes));
         assert_eq!(Phase::parse("nope"), None);
     }
+
+    #[test]
+    fn bbp_strength_inverts_the_outlier_formula() {
+        // λ/σ² = (t + √Q)(t√Q + 1)/(Q t), t = c², against λ⁺ = (1 + 1/√Q)².
+        for q in [1.0, 2.0, 8.0] {
+            let edge = (1.0 + 1.0 / f64::sqrt(q)).powi(2);
+            for c in [1.2, 1.75, 3.0, 15.0] {
+                let t: f64 = c * c;
+                let lam = (t + q.sqrt()) * (t * q.sqrt() + 1.0) / (q * t);
+                let got = bbp_strength(lam / edge, q);
+                assert!((got - c).abs() < 1e-9, "q {q} c {c}: {got}");
+            }
+            // At the threshold the outlier sits on the edge; inside the bulk, strength 1.
+            assert!((bbp_strength(1.0, q) - 1.0).abs() < 1e-6);
+            assert_eq!(bbp_strength(0.5, q), 1.0);
+        }
+    }
+
+    #[test]
+    fn zero_gap_finds_the_mass_at_zero() {
+        // 30 eigenvalues at 1e-12, 70 between 1 and 2: 30% below a 12-decade gap.
+        let mut ev: Vec<f64> = (0..30).map(|i| 1e-12 * (1.0 + i as f64 / 30.0)).collect();
+        ev.extend((0..70).map(|i| 1.0 + i as f64 / 70.0));
+        let (mass, decades) = zero_gap(&ev);
+        assert_eq!(mass, 0.3);
+        assert!((decades - (1.0f64 / (1e-12 * (1.0 + 29.0 / 30.0))).log10()).abs() < 1e-9);
+        // A smooth progression has none.
+        let smooth: Vec<f64> = (1..=100).map(|i| (i * i) as f64).collect();
+        assert_eq!(zero_gap(&smooth).0, 0.0);
+    }
 }
