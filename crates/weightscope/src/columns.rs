@@ -564,6 +564,12 @@ columns! {
     "phase", Phase, Text, "", 0,
         "Random-like, Bleeding-out, Bulk+Spikes, Bulk-decay, Heavy-Tailed or Rank-collapse (§5, Table 7)",
         get |r| Text(r.phase.as_ref().map_or("", |p| p.phase.as_str()));
+    "phase_confidence", Phase, Float, "", 2,
+        "0.5 where the evidence lies on the boundary with `phase_runner_up`, 1 far from any",
+        get |r| Float(r.phase.as_ref().map(|p| p.confidence));
+    "phase_runner_up", Phase, Text, "", 0,
+        "the next most likely phase when the evidence is near a boundary (confidence < 0.9)",
+        get |r| Text(r.phase.as_ref().and_then(|p| p.runner_up).map_or("", |p| p.as_str()));
     "phase_reason", Phase, Text, "", 0,
         "the evidence for the phase, in words",
         get |r| Text(r.phase.as_ref().map_or("", |p| p.reason.as_str()));

@@ -144,10 +144,21 @@ pub struct FingersResult {
     pub xmin_peak: Option<f64>,
 }
 
+fn certain() -> f64 {
+    1.0
+}
+
 /// The phase of a layer, why, and the evidence.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PhaseResult {
     pub phase: Phase,
+    /// The next most likely phase where the evidence lies near a boundary.
+    #[serde(default, rename = "phase_runner_up")]
+    pub runner_up: Option<Phase>,
+    /// 0.5 on the boundary between `phase` and `runner_up`, 1 far from it (results written
+    /// before it existed read as 1).
+    #[serde(default = "certain", rename = "phase_confidence")]
+    pub confidence: f64,
     pub reason: String,
     pub evidence: PhaseEvidence,
 }

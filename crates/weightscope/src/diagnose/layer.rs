@@ -161,10 +161,12 @@ pub fn diagnose_esd(
     r.mp = mp;
     if let (true, Some(mp)) = (opts.phase, &mp) {
         let evidence = phase::evidence(&evals, mp);
-        let (p, reason) = phase::classify(&evidence);
+        let call = phase::classify(&evidence);
         r.phase = Some(PhaseResult {
-            phase: p,
-            reason,
+            phase: call.phase,
+            runner_up: call.runner_up,
+            confidence: call.confidence,
+            reason: call.reason,
             evidence,
         });
     }

@@ -1,0 +1,61 @@
+//! The 5+1 phase classifier on the held-out split of the phase benchmark
+//! (tools/make_phase_benchmark.py): matrices whose phase is known from the process that made
+//! them, from generators that know nothing of the classifier, never used to tune it.
+
+use weightscope::diagnose::phase::{classify, evidence, Phase};
+use weightscope::fit::marchenko_pastur::{fit_marchenko_pastur, MpMethod};
+
+use crate::common::fixture;
+
+/// (true phase, N, M, eigenvalues of WᵀW/N) of every matrix of a split.
+fn benchmark(split: &str) -> Vec<(Phase, usize, usize, Vec<f64>)> {
+    let csv = std::fs::read_to_string(fixture(&format!("phases/{split}.csv"))).unwrap();
+    let raw = std::fs::read(fixture(&format!("phases/{split}.f32"))).unwrap();
+    let all: Vec<f64> = raw
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f64)
+        .collect();
+    let mut at = 0;
+    let mut out = Vec::new();
+    for line in csv.lines().skip(1) {
+        // index,phase,generator,n,m,scale; the generator may be quoted and hold commas.
+        let phase = line.split(',').nth(1).unwrap();
+        let tail: Vec<&str> = line.rsplitn(4, ',').collect();
+        let (m, n): (usize, usize) = (tail[1].parse().unwrap(), tail[2].parse().unwrap());
+        out.push((Phase::parse(phase).unwrap(), n, m, all[at..at + m].to_vec()));
+        at += m;
+    }
+    assert_eq!(at, all.len(), "eigenvalues left over in {split}.f32");
+    out
+}
+
+#[test]
+fn phase_classifier_meets_its_target_on_held_out_matrices() {
+    let cases = benchmark("heldout");
+    assert_eq!(cases.len(), 600);
+    let mut right = [0usize; 6];
+    let mut count = [0usize; 6];
+    for (truth, n, m, ev) in &cases {
+        let mp = fit_marchenko_pastur(ev, *n as f64 / *m as f64, *m, MpMethod::BulkCdf).unwrap();
+        let call = classify(&evidence(ev, &mp));
+        let i = Phase::ALL.iter().position(|p| p == truth).unwrap();
+        count[i] += 1;
+        right[i] += (call.phase == *truth) as usize;
+        assert!((0.5..=1.0).contains(&call.confidence));
+    }
+    let total: usize = right.iter().sum();
+    // Issue 16's target: ≥ 95% overall, ≥ 90% in every class.
+    assert!(
+        total * 100 >= 95 * cases.len(),
+        "overall {total}/{}",
+        cases.len()
+    );
+    for (i, p) in Phase::ALL.iter().enumerate() {
+        assert!(
+            right[i] * 10 >= 9 * count[i],
+            "{p}: {}/{}",
+            right[i],
+            count[i]
+        );
+    }
+}
