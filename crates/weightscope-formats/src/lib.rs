@@ -5,11 +5,12 @@
 //! [`open`] picks the reader from the path: a file by its extension (and magic bytes), a
 //! folder as a Hugging Face model folder.
 
+mod blocks;
 mod convert;
-pub mod identity;
 pub mod error;
 pub mod folder;
 pub mod gguf;
+pub mod identity;
 pub mod keras;
 mod mapped;
 pub mod npy;
