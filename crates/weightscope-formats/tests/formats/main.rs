@@ -3,6 +3,7 @@
 //! tools, and `fuzz_seeds` replays the fuzzers' seeds. Helpers they share are in `common`.
 
 mod common;
+mod blocks;
 mod fuzz_seeds;
 mod gguf;
 mod inputs;
