@@ -134,7 +134,9 @@ fn npy(descr: &str, fortran: bool, shape: [usize; 2], values: &[f64]) -> Vec<u8>
     let mut out = npy_header(descr, fortran, shape);
     let (n, m) = (shape[0], shape[1]);
     let order: Vec<usize> = if fortran {
-        (0..m).flat_map(|j| (0..n).map(move |i| i * m + j)).collect()
+        (0..m)
+            .flat_map(|j| (0..n).map(move |i| i * m + j))
+            .collect()
     } else {
         (0..n * m).collect()
     };
@@ -169,7 +171,8 @@ fn npz(path: &Path, entries: &[(&str, Vec<u8>)], method: zip::CompressionMethod)
 fn numpy_orders_dtypes_and_containers_read_by_blocks() {
     let d = tmpdir("npy");
     // Values exact in every dtype (multiples of 1/8 below 256), so the whole read is known.
-    let values = |n: usize| -> Vec<f64> { (0..n).map(|k| ((k * 37) % 2000) as f64 / 8.0).collect() };
+    let values =
+        |n: usize| -> Vec<f64> { (0..n).map(|k| ((k * 37) % 2000) as f64 / 8.0).collect() };
     for descr in ["<f4", ">f8", "<f2", ">f2"] {
         for fortran in [false, true] {
             for shape in [[37, 5], [5, 37]] {
@@ -185,8 +188,16 @@ fn numpy_orders_dtypes_and_containers_read_by_blocks() {
                     // Deflated: streamed when panels are consecutive in the stream.
                     (d.join("deflated.npz"), tall != fortran),
                 ];
-                npz(&files[1].0, &[("w", bytes.clone())], zip::CompressionMethod::Stored);
-                npz(&files[2].0, &[("w", bytes)], zip::CompressionMethod::Deflated);
+                npz(
+                    &files[1].0,
+                    &[("w", bytes.clone())],
+                    zip::CompressionMethod::Stored,
+                );
+                npz(
+                    &files[2].0,
+                    &[("w", bytes)],
+                    zip::CompressionMethod::Deflated,
+                );
                 for (file, streams) in &files {
                     let src = open(file).unwrap();
                     assert_eq!(bits(&src.read_f64(0).unwrap()), bits(&v), "{what} {file:?}");
@@ -216,16 +227,25 @@ fn deflate_bombs_stream_panel_by_panel() {
         assert!(std::fs::metadata(&p).unwrap().len() < 200_000);
         let src = open(&p).unwrap();
         let t = &src.tensors()[0];
-        assert_eq!((t.name.as_str(), &t.shape[..]), ("embed.weight", &[65536, 64][..]));
+        assert_eq!(
+            (t.name.as_str(), &t.shape[..]),
+            ("embed.weight", &[65536, 64][..])
+        );
         assert!(src.reads_blocks(0), "{file}");
         // Ragged panels in order (a decoder carried from one to the next), then a few out of
         // order (a decoder restarted or picked from the cache).
-        let mut panels: Vec<Range<usize>> =
-            (0..65536).step_by(3000).map(|s| s..(s + 3000).min(65536)).collect();
+        let mut panels: Vec<Range<usize>> = (0..65536)
+            .step_by(3000)
+            .map(|s| s..(s + 3000).min(65536))
+            .collect();
         panels.extend([40_000..40_100, 10..20, 65_535..65_536, 0..1]);
         for rows in panels {
             let got = src.read_block_f64(0, rows.clone(), 0..64).unwrap();
-            assert_eq!(bits(&got), bits(&bomb_rows(rows.clone())), "{file} {rows:?}");
+            assert_eq!(
+                bits(&got),
+                bits(&bomb_rows(rows.clone())),
+                "{file} {rows:?}"
+            );
         }
         // Columns of a panel too.
         let got = src.read_block_f64(0, 2040..2050, 5..9).unwrap();
