@@ -410,7 +410,15 @@ fn read_at_position(
         return Err(format!("entry claims {size} bytes"));
     }
     let cap = limit.map_or(size, |l| l.min(size));
-    let mut buf = Vec::with_capacity(cap as usize);
+    read_capped(f, cap)
+}
+
+/// Read at most `cap` bytes (declared by the archive) from `f` into a buffer reserved with
+/// `try_reserve`: a size memory cannot hold is an error, not an abort.
+fn read_capped(f: impl Read, cap: u64) -> std::result::Result<Vec<u8>, String> {
+    let mut buf = Vec::new();
+    buf.try_reserve_exact(usize::try_from(cap).unwrap_or(usize::MAX))
+        .map_err(|_| format!("cannot allocate the {cap} bytes the entry declares"))?;
     f.take(cap)
         .read_to_end(&mut buf)
         .map_err(|e| e.to_string())?;
@@ -431,11 +439,7 @@ fn read_entry(
         return Err(format!("entry claims {size} bytes"));
     }
     let cap = limit.map_or(size, |l| l.min(size));
-    let mut buf = Vec::with_capacity(cap as usize);
-    f.take(cap)
-        .read_to_end(&mut buf)
-        .map_err(|e| e.to_string())?;
-    Ok(buf)
+    read_capped(f, cap)
 }
 
 impl NpzFile {
