@@ -5,6 +5,7 @@
 //! [`open`] picks the reader from the path: a file by its extension (and magic bytes), a
 //! folder as a Hugging Face model folder.
 
+mod blocks;
 mod convert;
 pub mod error;
 pub mod folder;

@@ -1,12 +1,17 @@
-//! NumPy `.npy` (one array, memory-mapped) and `.npz` (a zip of named `.npy` arrays, read one
-//! entry at a time). The `.npy` header is parsed with `npyz`; the data are decoded here so
-//! that f2/f4/f8 in either byte order and Fortran order are all handled the same way.
+//! NumPy `.npy` (one array) and `.npz` (a zip of named `.npy` arrays, stored or deflated). The
+//! `.npy` header is parsed with `npyz`; the data are decoded here so that f2/f4/f8 in either
+//! byte order and Fortran order are all handled the same way: an array is a strided view of
+//! the bytes after its header (column-major strides for Fortran order), read whole or a block
+//! of rows or columns at a time ([`crate::blocks`]) with `pread`, or by inflating a deflated
+//! entry sequentially, so that an array larger than memory streams.
 
 use super::convert::{decode_le, elem_size, fortran_to_c};
 use super::{DType, TensorInfo, TensorSource};
+use crate::blocks::{self, Inflaters, Source, View};
+use crate::mapped::Bytes;
 use crate::{Error, Result};
-use memmap2::Mmap;
 use std::io::Read;
+use std::sync::Arc;
 // Zip's central-directory walk that keeps repeated names (`ZipArchive` keeps the last copy).
 use std::path::{Path, PathBuf};
 use zip::unstable::read::ZipIterable;
@@ -68,6 +73,56 @@ fn parse_npy_header(bytes: &[u8]) -> std::result::Result<NpyLayout, String> {
         fortran: matches!(h.order(), npyz::Order::Fortran),
         data_offset,
     })
+}
+
+/// The array of a `.npy` whose header is `l`, as a view of the `.npy` bytes, and the number of
+/// bytes it needs after the header.
+fn view_of(l: &NpyLayout) -> std::result::Result<(View, usize), String> {
+    let size = elem_size(&l.dtype).ok_or_else(|| {
+        format!(
+            "unsupported dtype {} (weights must be float16/32/64)",
+            l.dtype
+        )
+    })?;
+    let numel = l
+        .shape
+        .iter()
+        .try_fold(1usize, |a, &b| a.checked_mul(b))
+        .ok_or("shape overflows")?;
+    let nbytes = numel.checked_mul(size).ok_or("shape overflows")?;
+    // Row-major strides, or column-major for Fortran order (numel fits, so these do).
+    let d = l.shape.len();
+    let mut stride = vec![1usize; d];
+    if l.fortran {
+        for k in 1..d {
+            stride[k] = stride[k - 1] * l.shape[k - 1];
+        }
+    } else {
+        for k in (0..d.saturating_sub(1)).rev() {
+            stride[k] = stride[k + 1] * l.shape[k + 1];
+        }
+    }
+    let view = View {
+        dtype: l.dtype.clone(),
+        big_endian: l.big_endian,
+        base: l.data_offset,
+        offset: 0,
+        shape: l.shape.clone(),
+        stride,
+    };
+    Ok((view, nbytes))
+}
+
+/// A `.npy` array in a storage of `len` bytes: its view, or why it cannot be read.
+fn npy_view(l: &NpyLayout, len: usize) -> std::result::Result<View, String> {
+    let (view, nbytes) = view_of(l)?;
+    if len.saturating_sub(l.data_offset) < nbytes {
+        return Err(format!(
+            "data are truncated: need {nbytes} bytes after the header, the file has {}",
+            len.saturating_sub(l.data_offset)
+        ));
+    }
+    Ok(view)
 }
 
 /// Decode the array in `bytes` (a whole `.npy`) to its shape and row-major f64 values; the
@@ -138,26 +193,76 @@ fn info_from(path: &Path, name: String, bytes: &[u8]) -> TensorInfo {
 /// A single `.npy` array; its name is the file stem.
 pub struct NpyFile {
     path: PathBuf,
-    map: Mmap,
+    bytes: Arc<Bytes>,
     tensors: Vec<TensorInfo>,
+    /// The array as a view of the file; `None` when `problem` is set.
+    view: Option<View>,
 }
 
 impl NpyFile {
+    /// Open a `.npy` file: its header is parsed from a memory map, its data read with
+    /// `pread` (see [`Bytes::read_range`]).
     pub fn open(path: &Path) -> Result<Self> {
-        let file = crate::mapped::open_regular(path)?;
-        // SAFETY: read-only map; see the safetensors reader.
-        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
-        parse_npy_header(&map).map_err(|e| Error::format(path, e))?;
+        Self::from(path, Bytes::map(path)?)
+    }
+
+    /// Parse a `.npy` held in memory; `path` only names it in messages (the fuzz target).
+    pub fn from_bytes(path: &Path, bytes: Vec<u8>) -> Result<Self> {
+        Self::from(path, Bytes::Owned(bytes))
+    }
+
+    fn from(path: &Path, bytes: Bytes) -> Result<Self> {
+        let l = parse_npy_header(&bytes).map_err(|e| Error::format(path, e))?;
         let name = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let info = info_from(path, name, &map);
+        let mut info = info_from(path, name, &bytes);
+        let view = match npy_view(&l, bytes.len()) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                // An unsupported dtype is said when the tensor is read, as for other formats.
+                if elem_size(&l.dtype).is_some() {
+                    info.problem = Some(e);
+                }
+                None
+            }
+        };
         Ok(NpyFile {
             path: path.to_path_buf(),
-            map,
+            bytes: Arc::new(bytes),
             tensors: vec![info],
+            view,
         })
+    }
+
+    fn read_view(
+        &self,
+        index: usize,
+        f: impl FnOnce(
+            &mut dyn FnMut(std::ops::Range<usize>) -> std::result::Result<Vec<u8>, String>,
+            &View,
+        ) -> std::result::Result<Vec<f64>, String>,
+    ) -> Result<Vec<f64>> {
+        let info = &self.tensors[index];
+        let err = |e: String| Error::tensor(&self.path, &info.name, e);
+        if let Some(p) = &info.problem {
+            return Err(err(p.clone()));
+        }
+        let view = self.view.as_ref().ok_or_else(|| {
+            err(format!(
+                "unsupported dtype {} (weights must be float16/32/64)",
+                info.dtype
+            ))
+        })?;
+        let whole = Source::Stored {
+            start: 0,
+            len: self.bytes.len(),
+        };
+        let mut read = |r: std::ops::Range<usize>| -> std::result::Result<Vec<u8>, String> {
+            Inflaters::default().read(&self.bytes, &whole, r)
+        };
+        f(&mut read, view).map_err(err)
     }
 }
 
@@ -172,8 +277,22 @@ impl TensorSource for NpyFile {
         &self.tensors
     }
     fn read_f64(&self, index: usize) -> Result<Vec<f64>> {
-        let name = &self.tensors[index].name;
-        decode_npy(&self.map).map_err(|e| Error::tensor(&self.path, name, e))
+        self.read_view(index, |read, view| blocks::read_whole(read, view))
+    }
+    fn reads_blocks(&self, index: usize) -> bool {
+        self.tensors[index].problem.is_none()
+            && self.view.as_ref().is_some_and(|v| v.shape.len() == 2)
+    }
+    fn read_block_f64(
+        &self,
+        index: usize,
+        rows: std::ops::Range<usize>,
+        cols: std::ops::Range<usize>,
+    ) -> Result<Vec<f64>> {
+        crate::check_block(&self.tensors[index], &rows, &cols)?;
+        self.read_view(index, |read, view| {
+            blocks::read_block(read, view, rows, cols)
+        })
     }
 }
 
@@ -188,6 +307,69 @@ pub struct NpzFile {
     /// only the last copy, so such an archive is listed and read by central-directory
     /// position, every copy seen (see `mark_duplicate_names`).
     by_position: bool,
+    /// The archive's bytes, read with `pread`.
+    bytes: Arc<Bytes>,
+    /// Decoders part-way through deflated entries, kept between block reads.
+    inflaters: Inflaters,
+    /// Per tensor, where its entry's bytes are and the array as a view of them, for stored
+    /// and deflated entries of an archive without repeated names; `None` otherwise (read
+    /// with the `zip` crate, whole).
+    streams: Vec<Option<(Source, View)>>,
+}
+
+/// deflate cannot compress by more than ~1032:1; an entry claiming more is corrupt or hostile.
+const MAX_DEFLATE_RATIO: u64 = 1100;
+
+/// Where entry `index`'s data are in the archive, and the array it holds as a view of them
+/// (`head`: its first bytes, holding the `.npy` header); `Ok(None)` for an entry compressed
+/// in another way, read whole by the `zip` crate.
+fn entry_stream(
+    archive: &mut zip::ZipArchive<std::fs::File>,
+    index: usize,
+    head: &[u8],
+    file_len: usize,
+) -> std::result::Result<Option<(Source, View)>, String> {
+    let f = archive.by_index_raw(index).map_err(|e| e.to_string())?;
+    let start = f.data_start().ok_or("no local header")?;
+    let (csize, size, crc) = (f.compressed_size(), f.size(), f.crc32());
+    if start.saturating_add(csize) > file_len as u64 {
+        return Err(format!(
+            "entry data [{start}, +{csize}) run past the end of the {file_len}-byte file \
+             (truncated?)"
+        ));
+    }
+    let as_usize = |v: u64| usize::try_from(v).map_err(|_| "entry too large".to_string());
+    let source = match f.compression() {
+        zip::CompressionMethod::Stored if csize == size => Source::Stored {
+            start: as_usize(start)?,
+            len: as_usize(size)?,
+        },
+        zip::CompressionMethod::Deflated => {
+            if size
+                > csize
+                    .saturating_mul(MAX_DEFLATE_RATIO)
+                    .saturating_add(1 << 16)
+            {
+                return Err(format!(
+                    "entry claims {size} bytes from {csize} deflated: more than deflate can \
+                     produce (corrupt or hostile)"
+                ));
+            }
+            Source::Deflated {
+                start: as_usize(start)?,
+                csize: as_usize(csize)?,
+                size: as_usize(size)?,
+                crc,
+            }
+        }
+        _ => return Ok(None),
+    };
+    let l = parse_npy_header(head)?;
+    if elem_size(&l.dtype).is_none() {
+        return Ok(None);
+    }
+    let view = npy_view(&l, source.len())?;
+    Ok(Some((source, view)))
 }
 
 /// The entry names of a zip archive in central-directory order, repeats kept.
@@ -228,7 +410,15 @@ fn read_at_position(
         return Err(format!("entry claims {size} bytes"));
     }
     let cap = limit.map_or(size, |l| l.min(size));
-    let mut buf = Vec::with_capacity(cap as usize);
+    read_capped(f, cap)
+}
+
+/// Read at most `cap` bytes (declared by the archive) from `f` into a buffer reserved with
+/// `try_reserve`: a size memory cannot hold is an error, not an abort.
+fn read_capped(f: impl Read, cap: u64) -> std::result::Result<Vec<u8>, String> {
+    let mut buf = Vec::new();
+    buf.try_reserve_exact(usize::try_from(cap).unwrap_or(usize::MAX))
+        .map_err(|_| format!("cannot allocate the {cap} bytes the entry declares"))?;
     f.take(cap)
         .read_to_end(&mut buf)
         .map_err(|e| e.to_string())?;
@@ -249,11 +439,7 @@ fn read_entry(
         return Err(format!("entry claims {size} bytes"));
     }
     let cap = limit.map_or(size, |l| l.min(size));
-    let mut buf = Vec::with_capacity(cap as usize);
-    f.take(cap)
-        .read_to_end(&mut buf)
-        .map_err(|e| e.to_string())?;
-    Ok(buf)
+    read_capped(f, cap)
 }
 
 impl NpzFile {
@@ -263,6 +449,8 @@ impl NpzFile {
             .map_err(|e| Error::format(path, format!("not a valid .npz (zip) archive: {e}")))?;
         let mut tensors = Vec::new();
         let mut entries = Vec::new();
+        let mut streams = Vec::new();
+        let bytes = Arc::new(Bytes::map(path)?);
         let by_position = archive.has_duplicate_names();
         let repeated: Option<Vec<String>> =
             if by_position {
@@ -299,8 +487,18 @@ impl NpzFile {
             } else {
                 read_entry(&mut archive, index, Some(1 << 16))
             };
+            let mut stream = None;
             let info = match head {
-                Ok(head) => info_from(path, name, &head),
+                Ok(head) => {
+                    let mut info = info_from(path, name, &head);
+                    if !by_position && info.problem.is_none() {
+                        match entry_stream(&mut archive, index, &head, bytes.len()) {
+                            Ok(s) => stream = s,
+                            Err(e) => info.problem = Some(e),
+                        }
+                    }
+                    info
+                }
                 Err(e) => TensorInfo {
                     name,
                     shape: Vec::new(),
@@ -312,6 +510,7 @@ impl NpzFile {
             };
             tensors.push(info);
             entries.push(index);
+            streams.push(stream);
         }
         // Two entries of one name: numpy keeps the last; see `mark_duplicate_names`.
         crate::mark_duplicate_names(&mut tensors);
@@ -320,6 +519,9 @@ impl NpzFile {
             tensors,
             entries,
             by_position,
+            bytes,
+            inflaters: Inflaters::default(),
+            streams,
         })
     }
 }
@@ -340,6 +542,10 @@ impl TensorSource for NpzFile {
         if let Some(p) = &info.problem {
             return Err(err(p.clone()));
         }
+        if let Some((source, view)) = &self.streams[index] {
+            let mut read = |r| self.inflaters.read(&self.bytes, source, r);
+            return blocks::read_whole(&mut read, view).map_err(err);
+        }
         if self.by_position {
             let bytes = read_at_position(&self.path, self.entries[index], None).map_err(err)?;
             return decode_npy(&bytes).map_err(err);
@@ -349,6 +555,40 @@ impl TensorSource for NpzFile {
         let mut archive = zip::ZipArchive::new(file).map_err(|e| err(e.to_string()))?;
         let bytes = read_entry(&mut archive, self.entries[index], None).map_err(err)?;
         decode_npy(&bytes).map_err(err)
+    }
+    /// 2-D arrays of stored entries in either order; of deflated entries when panels are
+    /// consecutive in the stream (see [`View::panels_in_stream_order`]): C order of a tall
+    /// array, Fortran order of a wide one.
+    fn reads_blocks(&self, index: usize) -> bool {
+        self.tensors[index].problem.is_none()
+            && match &self.streams[index] {
+                Some((Source::Stored { .. }, v)) => v.shape.len() == 2,
+                Some((Source::Deflated { .. }, v)) => v.panels_in_stream_order(),
+                None => false,
+            }
+    }
+    fn read_block_f64(
+        &self,
+        index: usize,
+        rows: std::ops::Range<usize>,
+        cols: std::ops::Range<usize>,
+    ) -> Result<Vec<f64>> {
+        let info = &self.tensors[index];
+        crate::check_block(info, &rows, &cols)?;
+        match &self.streams[index] {
+            Some((source, view)) if info.problem.is_none() => {
+                let mut read = |r| self.inflaters.read(&self.bytes, source, r);
+                blocks::read_block(&mut read, view, rows, cols)
+                    .map_err(|e| Error::tensor(&self.path, &info.name, e))
+            }
+            _ => {
+                let width = crate::row_len(info);
+                let all = self.read_f64(index)?;
+                Ok(rows
+                    .flat_map(|r| all[r * width + cols.start..r * width + cols.end].to_vec())
+                    .collect())
+            }
+        }
     }
 }
 

@@ -5,9 +5,8 @@
 //!   sit under one record folder `<archive>/`: `data.pkl` (the object pickle), `data/<key>`
 //!   (one raw storage per key, native byte order), `byteorder` (`little`/`big`, absent in
 //!   old files: little) and bookkeeping (`version`, `.format_version`, …). torch writes the
-//!   entries STORED (uncompressed, 64-byte aligned), so the file is memory-mapped and a
-//!   storage is a slice of the map; deflated entries (re-zipped files) are inflated one at
-//!   a time.
+//!   entries STORED (uncompressed, 64-byte aligned): a storage is a byte range of the file,
+//!   read with `pread`; deflated entries (re-zipped files) are inflated sequentially.
 //! * **legacy** (torch < 1.6, `_legacy_save`, still what many published vision weights are):
 //!   five pickles back to back — the magic number `0x1950a86a20f9469cfc6c`, the protocol
 //!   version 1001, sys info (`little_endian`, type sizes), the object pickle, the sorted
@@ -16,16 +15,18 @@
 //!
 //! In both, the object pickle is interpreted by [`crate::pickle`] (data only, allow-listed
 //! globals). A tensor is a view `(storage, storage_offset, size, stride)` of a storage
-//! (`torch._utils._rebuild_tensor_v2`); views are gathered to row-major on read.
+//! (`torch._utils._rebuild_tensor_v2`); views are gathered to row-major on read, a block of
+//! rows or columns at a time when the analysis streams a 2-D layer ([`crate::blocks`]).
 
-use crate::convert::{decode_le, elem_size};
+use crate::blocks::{self, Inflaters, Source, View};
+use crate::convert::elem_size;
+use crate::mapped::Bytes;
 use crate::pickle::{self, Obj, Persistent, TensorRef, Unpickled, Value};
-use crate::{DType, Error, Result, TensorInfo, TensorSource};
-use memmap2::Mmap;
-use std::borrow::Cow;
+use crate::{Error, Result, TensorInfo, TensorSource};
 use std::collections::HashMap;
-use std::io::{Cursor, Read};
+use std::io::Cursor;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The legacy format's magic number, as the LONG1 little-endian bytes pickle writes.
 const LEGACY_MAGIC: [u8; 10] = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
@@ -40,56 +41,23 @@ const MAX_EXPANDED: usize = 1 << 24;
 /// deflate cannot compress by more than ~1032:1; a larger claimed ratio is a lie.
 const MAX_DEFLATE_RATIO: u64 = 1100;
 
-/// The file's bytes: a read-only map of a file, or a buffer (for [`PyTorchFile::from_bytes`]).
-enum Bytes {
-    Map(Mmap),
-    Owned(Vec<u8>),
-}
-
-impl std::ops::Deref for Bytes {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        match self {
-            Bytes::Map(m) => m,
-            Bytes::Owned(v) => v,
-        }
-    }
-}
-
 /// Where a storage's bytes are.
-#[derive(Clone, Debug)]
-enum Loc {
-    /// `len` bytes at `start` of the file (STORED zip entries, legacy storages).
-    Slice { start: usize, len: usize },
-    /// A compressed zip entry (by index), inflated on read to `size` bytes.
-    Deflated { entry: usize, size: usize },
-}
-
-impl Loc {
-    fn len(&self) -> usize {
-        match *self {
-            Loc::Slice { len, .. } => len,
-            Loc::Deflated { size, .. } => size,
-        }
-    }
-}
+type Loc = Source;
 
 /// How to read one listed tensor.
 #[derive(Clone, Debug)]
 struct Layout {
     loc: Loc,
-    /// First element, in elements from the start of the storage bytes.
-    offset: usize,
-    shape: Vec<usize>,
-    stride: Vec<usize>,
+    view: View,
 }
 
 /// A PyTorch checkpoint file (zip or legacy format).
 pub struct PyTorchFile {
     path: PathBuf,
-    bytes: Bytes,
+    bytes: Arc<Bytes>,
+    /// Decoders part-way through deflated storages, kept between block reads.
+    inflaters: Inflaters,
     format: &'static str,
-    big_endian: bool,
     tensors: Vec<TensorInfo>,
     /// Per tensor; `None` when `problem` is set or the dtype cannot be read.
     layouts: Vec<Option<Layout>>,
@@ -102,12 +70,10 @@ struct Found {
 }
 
 impl PyTorchFile {
-    /// Open a checkpoint: memory-map it and parse its pickle; storages are read lazily.
+    /// Open a checkpoint: memory-map it to parse its pickle; storages are read lazily, with
+    /// `pread` (see [`Bytes::read_range`]).
     pub fn open(path: &Path) -> Result<Self> {
-        let file = crate::mapped::open_regular(path)?;
-        // SAFETY: read-only map; see the safetensors reader.
-        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
-        Self::parse(path, Bytes::Map(map))
+        Self::parse(path, Bytes::map(path)?)
     }
 
     /// Parse a checkpoint held in memory; `path` only names it in messages. This is the
@@ -117,10 +83,12 @@ impl PyTorchFile {
     }
 
     fn parse(path: &Path, bytes: Bytes) -> Result<Self> {
+        let bytes = Arc::new(bytes);
+        let inflaters = Inflaters::default();
         let b: &[u8] = &bytes;
         let (format, big_endian, found, locate) =
             if b.starts_with(b"PK\x03\x04") || b.starts_with(b"PK\x05\x06") {
-                let z = parse_zip(path, b)?;
+                let z = parse_zip(path, &bytes, &inflaters)?;
                 ("pytorch", z.big_endian, z.found, Locator::Zip(z.entries))
             } else if b.first() == Some(&0x80) {
                 let l = parse_legacy(path, b)?;
@@ -157,9 +125,14 @@ impl PyTorchFile {
                     Ok(offset) => (
                         Some(Layout {
                             loc,
-                            offset,
-                            shape: t.shape.clone(),
-                            stride: t.stride.clone(),
+                            view: View {
+                                dtype: dtype.clone(),
+                                big_endian,
+                                base: 0,
+                                offset,
+                                shape: t.shape.clone(),
+                                stride: t.stride.clone(),
+                            },
                         }),
                         None,
                     ),
@@ -181,8 +154,8 @@ impl PyTorchFile {
         Ok(PyTorchFile {
             path: path.to_path_buf(),
             bytes,
+            inflaters,
             format,
-            big_endian,
             tensors,
             layouts,
         })
@@ -295,8 +268,9 @@ fn zip_loc(
              (truncated?)"
         ));
     }
+    let crc = f.crc32();
     match f.compression() {
-        zip::CompressionMethod::Stored if csize == size => Ok(Loc::Slice {
+        zip::CompressionMethod::Stored if csize == size => Ok(Loc::Stored {
             start: start as usize,
             len: csize as usize,
         }),
@@ -307,8 +281,10 @@ fn zip_loc(
                     .saturating_add(1 << 16) =>
         {
             Ok(Loc::Deflated {
-                entry: index,
+                start: start as usize,
+                csize: csize as usize,
                 size: usize::try_from(size).map_err(|_| "entry too large")?,
+                crc,
             })
         }
         m => Err(format!(
@@ -317,29 +293,8 @@ fn zip_loc(
     }
 }
 
-/// The bytes of a located storage or entry: borrowed from the file when stored.
-fn loc_bytes<'a>(bytes: &'a [u8], loc: &Loc) -> std::result::Result<Cow<'a, [u8]>, String> {
-    match *loc {
-        Loc::Slice { start, len } => bytes
-            .get(start..start.saturating_add(len))
-            .map(Cow::Borrowed)
-            .ok_or_else(|| "data lie past the end of the file".to_string()),
-        Loc::Deflated { entry, size } => {
-            let mut ar = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| e.to_string())?;
-            let f = ar.by_index(entry).map_err(|e| e.to_string())?;
-            let mut buf = Vec::with_capacity(size);
-            f.take(size as u64)
-                .read_to_end(&mut buf)
-                .map_err(|e| format!("cannot inflate ({e})"))?;
-            if buf.len() != size {
-                return Err(format!("inflated to {} bytes, expected {size}", buf.len()));
-            }
-            Ok(Cow::Owned(buf))
-        }
-    }
-}
-
-fn parse_zip(path: &Path, bytes: &[u8]) -> Result<ZipParsed> {
+fn parse_zip(path: &Path, file: &Arc<Bytes>, inflaters: &Inflaters) -> Result<ZipParsed> {
+    let bytes: &[u8] = file;
     let mut ar = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| {
         Error::format(
             path,
@@ -375,7 +330,7 @@ fn parse_zip(path: &Path, bytes: &[u8]) -> Result<ZipParsed> {
         if loc.len() as u64 > MAX_PICKLE {
             return Err(format!("{} bytes", loc.len()));
         }
-        loc_bytes(bytes, &loc).map(|c| c.into_owned())
+        inflaters.read(file, &loc, 0..loc.len())
     };
     let big_endian = match index.get(format!("{prefix}byteorder").as_str()) {
         None => false,
@@ -552,7 +507,7 @@ fn parse_legacy(path: &Path, bytes: &[u8]) -> Result<LegacyParsed> {
         let len = count.and_then(|n| usize::try_from(n).ok()?.checked_mul(es));
         match (count, len) {
             (Some(_), Some(len)) if start.checked_add(len).is_some_and(|e| e <= bytes.len()) => {
-                storages.insert(key, Ok(Loc::Slice { start, len }));
+                storages.insert(key, Ok(Loc::Stored { start, len }));
                 pos = start + len;
             }
             _ => {
@@ -570,72 +525,6 @@ fn parse_legacy(path: &Path, bytes: &[u8]) -> Result<LegacyParsed> {
         found,
         storages,
     })
-}
-
-/// Decode a strided view of `storage` (raw bytes, `es`-byte elements) to row-major f64.
-fn decode_view(
-    storage: &[u8],
-    dtype: &DType,
-    big_endian: bool,
-    l: &Layout,
-) -> std::result::Result<Vec<f64>, String> {
-    let es = elem_size(dtype).ok_or("unsupported dtype")?;
-    let numel: usize = l.shape.iter().product();
-    // Row-major strides; size-1 dimensions may carry any stride.
-    let mut contiguous = true;
-    let mut expect = 1usize;
-    for (&d, &s) in l.shape.iter().zip(&l.stride).rev() {
-        if d != 1 && s != expect {
-            contiguous = false;
-        }
-        expect = expect.saturating_mul(d);
-    }
-    let gathered;
-    let raw: &[u8] = if numel == 0 {
-        &[]
-    } else if contiguous {
-        storage
-            .get(l.offset * es..(l.offset + numel) * es)
-            .ok_or("view out of bounds")?
-    } else {
-        // Walk the view in row-major order; the innermost dimension is a strided run.
-        let nd = l.shape.len();
-        let (inner, istride) = (l.shape[nd - 1], l.stride[nd - 1]);
-        let mut out = Vec::with_capacity(numel * es);
-        let mut idx = vec![0usize; nd - 1];
-        let mut base = l.offset;
-        'outer: loop {
-            for j in 0..inner {
-                let o = (base + j * istride) * es;
-                out.extend_from_slice(storage.get(o..o + es).ok_or("view out of bounds")?);
-            }
-            for k in (0..nd - 1).rev() {
-                idx[k] += 1;
-                // Wrapping: a size-1 dimension may carry any stride (checked views only bound
-                // (size − 1)·stride), so the carry can pass through huge values; the net
-                // result is exact modulo 2^64 and back in bounds.
-                base = base.wrapping_add(l.stride[k]);
-                if idx[k] < l.shape[k] {
-                    continue 'outer;
-                }
-                base = base.wrapping_sub(l.stride[k].wrapping_mul(l.shape[k]));
-                idx[k] = 0;
-            }
-            break;
-        }
-        gathered = out;
-        &gathered
-    };
-    let values = if big_endian && es > 1 {
-        let swapped: Vec<u8> = raw
-            .chunks_exact(es)
-            .flat_map(|c| c.iter().rev().copied())
-            .collect();
-        decode_le(&swapped, dtype)
-    } else {
-        decode_le(raw, dtype)
-    };
-    values.ok_or_else(|| "cannot decode".to_string())
 }
 
 impl TensorSource for PyTorchFile {
@@ -663,8 +552,43 @@ impl TensorSource for PyTorchFile {
         let l = self.layouts[index]
             .as_ref()
             .ok_or_else(|| err("no data".into()))?;
-        let storage = loc_bytes(&self.bytes, &l.loc).map_err(err)?;
-        decode_view(&storage, &info.dtype, self.big_endian, l).map_err(err)
+        let mut read = |r| self.inflaters.read(&self.bytes, &l.loc, r);
+        blocks::read_whole(&mut read, &l.view).map_err(err)
+    }
+    /// 2-D views of stored storages, in any layout (transposed, sliced, broadcast); of
+    /// deflated ones when panels are consecutive in the stream (see
+    /// [`View::panels_in_stream_order`]), so that they inflate once, not once per panel.
+    fn reads_blocks(&self, index: usize) -> bool {
+        let info = &self.tensors[index];
+        match &self.layouts[index] {
+            Some(l) if info.problem.is_none() && elem_size(&info.dtype).is_some() => {
+                l.view.shape.len() == 2
+                    && (matches!(l.loc, Loc::Stored { .. }) || l.view.panels_in_stream_order())
+            }
+            _ => false,
+        }
+    }
+    fn read_block_f64(
+        &self,
+        index: usize,
+        rows: std::ops::Range<usize>,
+        cols: std::ops::Range<usize>,
+    ) -> Result<Vec<f64>> {
+        let info = &self.tensors[index];
+        crate::check_block(info, &rows, &cols)?;
+        let err = |m: String| Error::tensor(&self.path, &info.name, m);
+        let Some(l) = self.layouts[index]
+            .as_ref()
+            .filter(|_| info.problem.is_none())
+        else {
+            // Not readable: the whole-read path gives the tensor's message.
+            return self.read_f64(index);
+        };
+        if elem_size(&info.dtype).is_none() {
+            return self.read_f64(index);
+        }
+        let mut read = |r| self.inflaters.read(&self.bytes, &l.loc, r);
+        blocks::read_block(&mut read, &l.view, rows, cols).map_err(err)
     }
 }
 
@@ -672,13 +596,38 @@ impl TensorSource for PyTorchFile {
 mod tests {
     use super::*;
 
-    fn layout(offset: usize, shape: &[usize], stride: &[usize]) -> Layout {
-        Layout {
-            loc: Loc::Slice { start: 0, len: 0 },
+    use crate::DType;
+
+    fn layout(offset: usize, shape: &[usize], stride: &[usize]) -> View {
+        View {
+            dtype: DType::F32,
+            big_endian: false,
+            base: 0,
             offset,
             shape: shape.to_vec(),
             stride: stride.to_vec(),
         }
+    }
+
+    /// A view of `storage` read whole, as the reader does.
+    fn decode_view(
+        storage: &[u8],
+        dtype: &DType,
+        big_endian: bool,
+        view: &View,
+    ) -> std::result::Result<Vec<f64>, String> {
+        let view = View {
+            dtype: dtype.clone(),
+            big_endian,
+            ..view.clone()
+        };
+        let mut read = |r: std::ops::Range<usize>| {
+            storage
+                .get(r)
+                .map(<[u8]>::to_vec)
+                .ok_or_else(|| "out of bounds".to_string())
+        };
+        blocks::read_whole(&mut read, &view)
     }
 
     fn f32s(v: &[f32], big: bool) -> Vec<u8> {

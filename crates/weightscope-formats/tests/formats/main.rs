@@ -2,6 +2,7 @@
 //! one per format): each module tests one reader against fixtures written by the format's own
 //! tools, and `fuzz_seeds` replays the fuzzers' seeds. Helpers they share are in `common`.
 
+mod blocks;
 mod common;
 mod fuzz_seeds;
 mod gguf;

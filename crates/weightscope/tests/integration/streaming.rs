@@ -3,7 +3,7 @@
 //! are still an error row naming the file and tensor.
 
 use std::path::Path;
-use weightscope::analyze::streams;
+use weightscope::analyze::{analyze_layer, streams};
 use weightscope::formats;
 use weightscope::layers::plan_layers;
 use weightscope::spectrum::GRAM_PANEL_ROWS;
@@ -21,11 +21,13 @@ fn safetensors(path: &Path, entries: &[(&str, [usize; 2], &[f32])]) {
     std::fs::write(path, safetensors_bytes(&entries)).unwrap();
 }
 
-/// One F32 array as .npy (a format read whole: the in-memory route).
-fn npy(path: &Path, shape: [usize; 2], data: &[f32]) {
+/// One F32 array (row-major `data`) as .npy bytes, stored in C or Fortran order.
+fn npy_bytes(shape: [usize; 2], data: &[f32], fortran: bool) -> Vec<u8> {
     let mut h = format!(
-        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}",
-        shape[0], shape[1]
+        "{{'descr': '<f4', 'fortran_order': {}, 'shape': ({}, {}), }}",
+        if fortran { "True" } else { "False" },
+        shape[0],
+        shape[1]
     );
     while (10 + h.len() + 1) % 64 != 0 {
         h.push(' ');
@@ -34,8 +36,27 @@ fn npy(path: &Path, shape: [usize; 2], data: &[f32]) {
     let mut out = b"\x93NUMPY\x01\x00".to_vec();
     out.extend((h.len() as u16).to_le_bytes());
     out.extend(h.as_bytes());
-    out.extend(f32_bytes(data));
-    std::fs::write(path, out).unwrap();
+    if fortran {
+        let (n, m) = (shape[0], shape[1]);
+        let columns: Vec<f32> = (0..m)
+            .flat_map(|j| (0..n).map(move |i| data[i * m + j]))
+            .collect();
+        out.extend(f32_bytes(&columns));
+    } else {
+        out.extend(f32_bytes(data));
+    }
+    out
+}
+
+/// One F32 array as a .npz entry, deflated.
+fn npz_deflated(path: &Path, name: &str, npy: &[u8]) {
+    use std::io::Write;
+    let mut z = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let o = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    z.start_file(format!("{name}.npy"), o).unwrap();
+    z.write_all(npy).unwrap();
+    z.finish().unwrap();
 }
 
 fn random(n: usize, seed: u64) -> Vec<f32> {
@@ -71,20 +92,36 @@ fn safetensors_blocks_are_blocks_of_the_whole_tensor() {
     }
 }
 
-/// The same layer through both routes, compared field by field.
+/// The same layer streamed from several formats and layouts, and read whole (the in-memory
+/// route), compared field by field.
 fn same_analysis(shape: [usize; 2], data: &[f32], tag: &str, opts: &Options) {
     let d = tmpdir(&format!("stream-{tag}"));
     let st = d.join("w.safetensors");
     safetensors(&st, &[("fc.weight", shape, data)]);
     let np = d.join("fc.weight.npy");
-    npy(&np, shape, data);
-    // The safetensors layer streams; the .npy one is read whole.
+    std::fs::write(&np, npy_bytes(shape, data, false)).unwrap();
+    let fortran = d.join("fortran").join("fc.weight.npy");
+    std::fs::create_dir_all(fortran.parent().unwrap()).unwrap();
+    std::fs::write(&fortran, npy_bytes(shape, data, true)).unwrap();
+    let deflated = d.join("w.npz");
+    npz_deflated(
+        &deflated,
+        "fc.weight",
+        &npy_bytes(shape, data, shape[0] < shape[1]),
+    );
     let src = formats::open(&st).unwrap();
     let plans = plan_layers(src.tensors(), &opts.layers);
-    assert!(streams(&plans[0], opts, src.as_ref()));
-    let a = analyze(&st, opts).unwrap();
-    let b = analyze(&np, opts).unwrap();
-    let (x, y) = (&a.layers[0], &b.layers[0]);
+    // The in-memory route: the whole tensor, analysed at once.
+    let whole = analyze_layer(&plans[0], src.read_f64(0).unwrap(), opts);
+    assert_eq!(whole.status, Status::Success, "{}", whole.message);
+    for p in [&st, &np, &fortran, &deflated] {
+        let src = formats::open(p).unwrap();
+        assert!(streams(&plans[0], opts, src.as_ref()), "{p:?}");
+        same_layer(&analyze(p, opts).unwrap().layers[0], &whole);
+    }
+}
+
+fn same_layer(x: &weightscope::LayerResult, y: &weightscope::LayerResult) {
     assert_eq!(x.status, Status::Success, "{}", x.message);
     // Bit-identical: the same panels summed in the same order.
     assert_eq!(x.lambda_max, y.lambda_max);
@@ -372,4 +409,23 @@ fn a_gguf_truncated_while_it_is_analysed_gives_an_error_row_naming_the_tensor() 
         "{}",
         cut.message
     );
+}
+
+/// The deflate bombs of tools/make_stream_fixtures.py (~80 KB declaring 16 MiB): streamed
+/// panel by panel from .pt and .npz, with the bits of the in-memory route.
+#[test]
+fn deflate_bombs_are_analysed_streamed() {
+    let opts = Options::default();
+    let mut results = Vec::new();
+    for file in ["bomb.pt", "bomb.npz"] {
+        let p = crate::common::fixture(&format!("stream/{file}"));
+        let src = formats::open(&p).unwrap();
+        let plans = plan_layers(src.tensors(), &opts.layers);
+        assert!(streams(&plans[0], &opts, src.as_ref()), "{file}");
+        let whole = analyze_layer(&plans[0], src.read_f64(0).unwrap(), &opts);
+        let r = analyze(&p, &opts).unwrap();
+        same_layer(&r.layers[0], &whole);
+        results.push(r.layers[0].clone());
+    }
+    same_layer(&results[0], &results[1]);
 }
