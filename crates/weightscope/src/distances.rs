@@ -188,3 +188,93 @@ pub fn averages(rows: &[LayerDistance]) -> (f64, f64) {
         rows.iter().map(|r| r.delta_b).sum::<f64>() / n,
     )
 }
+
+/// One row of weightwatcher's distances table for one method.
+#[derive(Debug, Clone, Serialize)]
+pub struct DistanceRow {
+    pub method: DistanceMethod,
+    pub layer_id: usize,
+    pub name: String,
+    pub longname: String,
+    #[serde(flatten)]
+    pub distance: LayerDistance,
+}
+
+/// Distances of every layer analysed in `model_1` (its plan under `opts`: the same layers as
+/// `analyze`) to the layer of the same tensor name and shape in `model_2`, for each method in
+/// `methods`, rows grouped by method. Layers read as LoRA products, blocks, single conv maps
+/// or channels-last kernels are left out (weightwatcher's matrices are those of whole PyTorch
+/// tensors), as are layers missing from `model_2` (weightwatcher would stop there). A layer
+/// that cannot be read is an error naming the file and the tensor.
+pub fn model_distances(
+    model_1: &std::path::Path,
+    model_2: &std::path::Path,
+    opts: &crate::Options,
+    methods: &[DistanceMethod],
+) -> Result<Vec<DistanceRow>> {
+    let (s1, s2) = (
+        crate::formats::open(model_1)?,
+        crate::formats::open(model_2)?,
+    );
+    let index = |src: &dyn crate::formats::TensorSource, name: &str, shape: Option<&[usize]>| {
+        src.tensors()
+            .iter()
+            .position(|t| t.name == name && shape.is_none_or(|s| t.shape == s))
+    };
+    let read = |src: &dyn crate::formats::TensorSource, path: &std::path::Path, i: usize| {
+        src.read_f64(i).map_err(|e| {
+            Error::Usage(format!(
+                "{}: tensor {}: {e}",
+                path.display(),
+                src.tensors()[i].name
+            ))
+        })
+    };
+    let mut per_method: Vec<Vec<DistanceRow>> = vec![Vec::new(); methods.len()];
+    for p in crate::analyze::plan(s1.as_ref(), opts) {
+        let whole_tensor = p.skip.is_none()
+            && p.lora.is_none()
+            && p.part.is_none()
+            && p.slice_id.is_none()
+            && matches!(p.shape.len(), 2 | 4)
+            && !p
+                .role
+                .as_deref()
+                .is_some_and(|r| r.contains("channels last"));
+        if !whole_tensor {
+            continue;
+        }
+        let Some(j) = index(s2.as_ref(), &p.longname, Some(&p.shape)) else {
+            continue;
+        };
+        let w1 = read(s1.as_ref(), model_1, p.layer_id)?;
+        let w2 = read(s2.as_ref(), model_2, j)?;
+        // weightwatcher reads the bias of dense layers only.
+        let bias_name = format!("{}.bias", p.name);
+        let biases = match (
+            p.shape.len() == 2,
+            index(s1.as_ref(), &bias_name, None),
+            index(s2.as_ref(), &bias_name, None),
+        ) {
+            (true, Some(a), Some(b)) => Some((
+                read(s1.as_ref(), model_1, a)?,
+                read(s2.as_ref(), model_2, b)?,
+            )),
+            _ => None,
+        };
+        for (k, &method) in methods.iter().enumerate() {
+            let bias = biases.as_ref().map(|(a, b)| (a.as_slice(), b.as_slice()));
+            let distance = layer_distance(&w1, &w2, &p.shape, bias, method).map_err(|e| {
+                Error::Usage(format!("{}: tensor {}: {e}", model_2.display(), p.longname))
+            })?;
+            per_method[k].push(DistanceRow {
+                method,
+                layer_id: p.layer_id,
+                name: p.name.clone(),
+                longname: p.longname.clone(),
+                distance,
+            });
+        }
+    }
+    Ok(per_method.into_iter().flatten().collect())
+}

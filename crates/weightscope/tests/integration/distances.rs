@@ -95,3 +95,40 @@ fn distances_refuse_different_shapes() {
     assert!(layer_distance(&w, &w[..6], &[3, 4], None, DistanceMethod::Raw).is_err());
     assert!(layer_distance(&w, &w, &[12], None, DistanceMethod::Cka).is_err());
 }
+
+#[test]
+fn model_distances_of_checkpoints_equal_weightwatcher() {
+    use weightscope::distances::model_distances;
+    let f = load("distances/distances.json");
+    let opts = weightscope::Options::default();
+    for pair in f["pairs"].as_array().unwrap() {
+        if pair["precision"] != "float64" {
+            continue;
+        }
+        let path = |k: &str| {
+            fixture(&format!(
+                "distances/{}.safetensors",
+                pair[k].as_str().unwrap()
+            ))
+        };
+        let method: DistanceMethod = pair["method"].as_str().unwrap().parse().unwrap();
+        let got = model_distances(&path("model_1"), &path("model_2"), &opts, &[method]).unwrap();
+        let want = pair["rows"].as_array().unwrap();
+        let names: Vec<&str> = got.iter().map(|r| r.name.as_str()).collect();
+        // From the files, with weightscope's own choice of layers: the layers weightwatcher
+        // reports, no others, each with its value.
+        for w in want {
+            let name = w["name"].as_str().unwrap();
+            let r = got
+                .iter()
+                .find(|r| r.name == name)
+                .unwrap_or_else(|| panic!("{name} missing from {names:?}"));
+            let dw = w["delta_W"].as_f64().unwrap();
+            assert!(
+                (r.distance.delta_w - dw).abs() <= 1e-12 * dw.max(1.0),
+                "{name} {method:?}"
+            );
+        }
+        assert_eq!(got.len(), want.len(), "{names:?}");
+    }
+}
