@@ -88,3 +88,13 @@ def reference_alpha(
 ) -> tuple[float, float, float] | None:
     """(alpha, D, xmin) of the AlphaPruning/TempBalance estimator ``metric`` ("alpha_peak" or
     "alpha_mid") on ascending eigenvalues."""
+
+def layer_distance(
+    w1: list[float],
+    w2: list[float],
+    shape: list[int],
+    method: str,
+    b1: list[float] | None = None,
+    b2: list[float] | None = None,
+) -> tuple[float, float, int, int]:
+    """weightwatcher's distance of one layer of two models: (delta_W, delta_b, M, N)."""

@@ -697,6 +697,90 @@ class WeightWatcher:
         self.details = details
         return details
 
+    def distances(
+        self,
+        model_1: Any,
+        model_2: Any,
+        method: str = "raw",
+        layers: Any = [],  # noqa: B006 (weightwatcher's signature; never modified)
+        start_ids: int = 0,
+        pool: bool = True,
+        channels: Any = None,
+    ) -> tuple[float, float, pd.DataFrame]:
+        """weightwatcher 0.7.7's ``distances``: ``(avg_dW, avg_db, df)`` with ``df`` indexed by
+        ``layer_id``, columns ``method, name, delta_W, delta_b, M, N, b_shape, longname``.
+
+        ``raw``: ‖W₁ − W₂‖_F of the whole weight tensor and ‖b₁ − b₂‖ of a dense layer's bias
+        (``b_shape`` its shape; ``'unknown'`` and 0 otherwise); ``euclidean``: the mean over the
+        layer's matrices (one per conv kernel position) of ‖W₁ − W₂‖_F; ``cka``: the same mean
+        of uncentred CKA. Computed by weightscope in float64, where weightwatcher casts PyTorch
+        weights to float32 first (values then agree to float32 rounding). Both models must be
+        ``torch.nn.Module``s of the same architecture; ``pool=False`` and ``channels`` are not
+        supported (weightwatcher's defaults only); its default size limits choose the layers
+        (M·rf ≥ 8, M·rf ≤ 15000, N ≤ 50000).
+        """
+        if not pool or channels is not None:
+            raise OptionError(
+                "WeightWatcher.distances: only pool=True and channels=None are supported"
+            )
+        method = "raw" if method is None else str(method).lower()
+        if method not in ("raw", "euclidean", "cka"):
+            raise Error(f"WeightWatcher.distances: method {method!r} is not raw, euclidean or cka")
+        if not (_analyze._is_torch_module(model_1) and _analyze._is_torch_module(model_2)):
+            raise Error("WeightWatcher.distances: both models must be torch.nn.Module")
+        filt = _Filter(layers)
+
+        def rows(model: Any) -> list[_Candidate]:
+            out = []
+            for c in _module_candidates(model, int(start_ids)):
+                if filt.skipped(c) or c.layer_type not in ("dense", "conv2d", "embedding"):
+                    continue
+                if len(c.shape) not in (2, 4):
+                    continue
+                m, n = min(c.shape[:2]), max(c.shape[:2])
+                rf = c.shape[2] * c.shape[3] if len(c.shape) == 4 else 1
+                # weightwatcher's default size limits (min_evals 8, max_evals 15000, max_N).
+                if m * rf < 8 or m * rf > 15000 or n > 50000:
+                    continue
+                out.append(c)
+            return out
+
+        def as_f64(t: Any) -> list[float]:
+            return np.asarray(_analyze._to_numpy(t), dtype=np.float64).ravel().tolist()
+
+        records = []
+        for c1, c2 in zip(rows(model_1), rows(model_2)):
+            b_shape: Any = "unknown"
+            b1 = b2 = None
+            if c1.layer_type == "dense" and method == "raw":
+                m1 = model_1.get_submodule(c1.longname)
+                m2 = model_2.get_submodule(c2.longname)
+                if getattr(m1, "bias", None) is not None and getattr(m2, "bias", None) is not None:
+                    if m1.bias.shape == m2.bias.shape:
+                        b1, b2 = as_f64(m1.bias.data), as_f64(m2.bias.data)
+                        b_shape = tuple(int(d) for d in m1.bias.shape)
+            if c1.shape != c2.shape:
+                raise Error(
+                    f"WeightWatcher.distances: {c1.longname}: shapes differ "
+                    f"({c1.shape} and {c2.shape})"
+                )
+            dw, db, m, n = _native.layer_distance(
+                as_f64(c1.tensor.data), as_f64(c2.tensor.data), c1.shape, method, b1, b2
+            )
+            if method != "raw":
+                b_shape = "unknown"
+            records.append(
+                {"layer_id": c1.layer_id, "name": c1.name, "longname": c1.longname,
+                 "method": method, "M": m, "N": n, "delta_W": dw, "b_shape": b_shape,
+                 "delta_b": db}  # fmt: skip
+            )
+        lead = ["method", "layer_id", "name", "delta_W", "delta_b", "M", "N", "b_shape"]
+        df = pd.DataFrame.from_records(records, columns=lead + ["longname"])
+        df = df.set_index("layer_id")
+        avg_dw = float(np.mean(df["delta_W"].to_numpy())) if len(df) else float("nan")
+        avg_db = float(np.mean(df["delta_b"].to_numpy())) if len(df) else float("nan")
+        return avg_dw, avg_db, df
+
     def get_details(self) -> pd.DataFrame | None:
         """The details of the last ``analyze`` (None before)."""
         return self.details

@@ -335,6 +335,11 @@ pub struct CompareArgs {
     /// Output CSV.
     #[arg(short, long)]
     pub output: PathBuf,
+    /// Also write weightwatcher's `distances` table (raw, euclidean, uncentred CKA per layer,
+    /// rows grouped by method: method,layer_id,name,delta_W,delta_b,M,N) to this CSV, and
+    /// print each method's averages over the layers.
+    #[arg(long, value_name = "CSV")]
+    pub distances: Option<PathBuf>,
     #[command(flatten)]
     pub analysis: AnalysisArgs,
 }

@@ -53,3 +53,26 @@ pub fn reference_alpha(
     };
     Ok(fit.map(|f| (f.alpha, f.d, f.xmin)))
 }
+
+/// weightwatcher's distance of one layer of two models: (delta_W, delta_b, M, N) for method
+/// "raw", "euclidean" or "cka"; weights row-major of `shape` (PyTorch layout), biases of a
+/// dense layer for "raw".
+#[pyfunction]
+#[pyo3(signature = (w1, w2, shape, method, b1=None, b2=None))]
+pub fn layer_distance(
+    w1: Vec<f64>,
+    w2: Vec<f64>,
+    shape: Vec<usize>,
+    method: &str,
+    b1: Option<Vec<f64>>,
+    b2: Option<Vec<f64>>,
+) -> PyResult<(f64, f64, usize, usize)> {
+    let method: weightscope::distances::DistanceMethod = method.parse().map_err(to_py_err)?;
+    let bias = match (&b1, &b2) {
+        (Some(a), Some(b)) => Some((a.as_slice(), b.as_slice())),
+        _ => None,
+    };
+    let d = weightscope::distances::layer_distance(&w1, &w2, &shape, bias, method)
+        .map_err(to_py_err)?;
+    Ok((d.delta_w, d.delta_b, d.m, d.n))
+}

@@ -20,6 +20,7 @@ pub mod analyze;
 pub mod columns;
 pub mod compare;
 pub mod diagnose;
+pub mod distances;
 mod error;
 pub mod fit;
 pub use weightscope_formats as formats;

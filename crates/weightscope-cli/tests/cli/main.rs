@@ -1191,3 +1191,57 @@ fn esd_farms_adds_its_columns_and_checks_its_options() {
     assert_ne!(out.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&out.stderr).contains("aspect ratio"));
 }
+
+/// `compare --distances`: weightwatcher's distances table, every method, equal to
+/// weightwatcher 0.7.7 run on the same files (tests/fixtures/distances/, float64 runs).
+#[test]
+fn compare_distances_equal_weightwatcher() {
+    let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/distances");
+    let d = tmpdir("distances");
+    let out = run(bin()
+        .arg("compare")
+        .arg(f.join("base.safetensors"))
+        .arg(f.join("other.safetensors"))
+        .arg("-o")
+        .arg(d.join("cmp.csv"))
+        .arg("--distances")
+        .arg(d.join("dist.csv")));
+    assert_eq!(out.status.code(), Some(0));
+    let want: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(f.join("distances.json")).unwrap()).unwrap();
+    let csv = std::fs::read_to_string(d.join("dist.csv")).unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut checked = 0;
+    for pair in want["pairs"].as_array().unwrap() {
+        if pair["precision"] != "float64" || pair["model_2"] != "other" {
+            continue;
+        }
+        let method = pair["method"].as_str().unwrap();
+        for w in pair["rows"].as_array().unwrap() {
+            let name = w["name"].as_str().unwrap();
+            let row: Vec<&str> = csv
+                .lines()
+                .map(|l| l.split(',').collect::<Vec<_>>())
+                .find(|r| r[0] == method && r[2] == name)
+                .unwrap_or_else(|| panic!("{method} {name} missing:\n{csv}"))
+                .clone();
+            let close = |got: &str, key: &str| {
+                let (g, w) = (got.parse::<f64>().unwrap(), w[key].as_f64().unwrap());
+                assert!(
+                    (g - w).abs() <= 1e-12 * w.max(1.0),
+                    "{method} {name} {key}: {g} vs {w}"
+                );
+            };
+            close(row[3], "delta_W");
+            close(row[4], "delta_b");
+            assert_eq!(row[5], w["M"].to_string());
+            assert_eq!(row[6], w["N"].to_string());
+            checked += 1;
+        }
+        let avg = format!("mean ΔW {:.6}", pair["avg_dW"].as_f64().unwrap());
+        assert!(stdout.contains(&avg), "{avg} not in {stdout}");
+    }
+    assert_eq!(checked, 15);
+    assert_eq!(csv.lines().count(), 16, "{csv}");
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -6,6 +6,7 @@ mod bad_input;
 mod columns;
 mod common;
 mod diagnosis;
+mod distances;
 mod ensemble;
 mod farms;
 mod formats_agree;
