@@ -770,9 +770,17 @@ class WeightWatcher:
             if method != "raw":
                 b_shape = "unknown"
             records.append(
-                {"layer_id": c1.layer_id, "name": c1.name, "longname": c1.longname,
-                 "method": method, "M": m, "N": n, "delta_W": dw, "b_shape": b_shape,
-                 "delta_b": db}  # fmt: skip
+                {
+                    "layer_id": c1.layer_id,
+                    "name": c1.name,
+                    "longname": c1.longname,
+                    "method": method,
+                    "M": m,
+                    "N": n,
+                    "delta_W": dw,
+                    "b_shape": b_shape,
+                    "delta_b": db,
+                }  # fmt: skip
             )
         lead = ["method", "layer_id", "name", "delta_W", "delta_b", "M", "N", "b_shape"]
         df = pd.DataFrame.from_records(records, columns=lead + ["longname"])
