@@ -11,5 +11,6 @@ mod farms;
 mod formats_agree;
 mod lora;
 mod oracle;
+mod smooth;
 mod streaming;
 mod tail_fits;
