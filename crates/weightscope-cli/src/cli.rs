@@ -117,6 +117,15 @@ pub enum Command {
     ///   weightscope sparsity model.safetensors --target 0.5 --mapping layer-wise --csv s.csv
     #[command(verbatim_doc_comment)]
     Sparsity(SparsityArgs),
+    /// Write a copy of a safetensors checkpoint with each analysed layer cut to its top
+    /// singular components, as weightwatcher's SVDSmoothing does: the rank kept is the layer's
+    /// detX tail (default), Marchenko–Pastur spikes (rmt) or power-law tail (alpha-min); a
+    /// convolution keeps ⌈rank/(kh·kw)⌉ per kernel slice. Other tensors are copied unchanged;
+    /// the input is never modified, the output written atomically.
+    ///
+    /// Example: weightscope smooth model.safetensors -o smoothed.safetensors --method rmt
+    #[command(verbatim_doc_comment)]
+    Smooth(SmoothArgs),
     /// Join the parts of a sharded run (`analyze --shard I/N --part FILE`, one per share, on
     /// any machines) into the table, summary, CSV and JSON of a single run, byte for byte.
     /// Refuses parts of another checkpoint (names, sizes and hashes of its files; paths and
@@ -165,6 +174,7 @@ impl Command {
             Command::Compare(a) => Some(("compare", &a.analysis)),
             Command::Rank(a) => Some(("rank", &a.analysis)),
             Command::Sparsity(a) => Some(("sparsity", &a.analysis)),
+            Command::Smooth(a) => Some(("smooth", &a.analysis)),
             Command::Describe(_) | Command::Synth(_) | Command::Merge(_) => None,
         }
     }
@@ -354,6 +364,31 @@ pub struct RankArgs {
     /// Output CSV of models × metrics (correlations go to <output>.corr.csv).
     #[arg(short, long)]
     pub output: PathBuf,
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
+}
+
+/// How `smooth` counts the components a layer keeps.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SmoothMethodArg {
+    /// weightwatcher's default: `detX_num`, the tail where the eigenvalues' product reaches 1.
+    Detx,
+    /// `num_spikes`: eigenvalues above the Marchenko–Pastur bulk (weightwatcher's MP fit).
+    Rmt,
+    /// `num_pl_spikes`: eigenvalues in the power-law tail (≥ xmin).
+    AlphaMin,
+}
+
+#[derive(Args)]
+pub struct SmoothArgs {
+    #[command(flatten)]
+    pub input: Input,
+    /// The smoothed checkpoint to write (safetensors).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Which estimate of each layer's signal rank.
+    #[arg(long, value_enum, default_value = "detx")]
+    pub method: SmoothMethodArg,
     #[command(flatten)]
     pub analysis: AnalysisArgs,
 }

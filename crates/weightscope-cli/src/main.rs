@@ -11,7 +11,9 @@ mod part;
 mod progress;
 
 use cli::Command;
-use commands::{analyze, compare, describe, merge, plot, rank, report, sparsity, synth, track};
+use commands::{
+    analyze, compare, describe, merge, plot, rank, report, smooth, sparsity, synth, track,
+};
 use std::io::ErrorKind;
 use std::process::ExitCode;
 
@@ -27,6 +29,7 @@ fn main() -> ExitCode {
         Command::Compare(a) => compare::run(a),
         Command::Rank(a) => rank::run(a),
         Command::Sparsity(a) => sparsity::run(a),
+        Command::Smooth(a) => smooth::run(a),
         Command::Merge(a) => merge::run(a),
     };
     match result {

@@ -12,6 +12,7 @@ pub mod outputs;
 pub mod plot;
 pub mod rank;
 pub mod report;
+pub mod smooth;
 pub mod sparsity;
 pub mod synth;
 pub mod track;

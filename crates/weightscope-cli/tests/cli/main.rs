@@ -5,6 +5,7 @@
 mod golden;
 mod hub;
 mod shard;
+mod smooth;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

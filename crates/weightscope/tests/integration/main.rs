@@ -13,5 +13,6 @@ mod formats_agree;
 mod lora;
 mod oracle;
 mod phases;
+mod smooth;
 mod streaming;
 mod tail_fits;
