@@ -347,8 +347,8 @@ def test_columns_registry():
     cols = ws.columns()
     assert list(cols.columns) == ["name", "option", "kind", "meaning"]
     header, _ = read_csv(GOLDEN / "example-all.csv")
-    # --all adds every group but those of --fix-fingers and --bootstrap.
-    rest = cols[~cols["option"].isin(["fix_fingers", "bootstrap"])]
+    # --all adds every group but those of --fix-fingers, --bootstrap and --esd farms.
+    rest = cols[~cols["option"].isin(["fix_fingers", "bootstrap", "esd"])]
     assert list(rest["name"]) == header
     assert cols["option"].isna().sum() == len(read_csv(GOLDEN / "example.csv")[0])
     assert cols.set_index("name").loc["alpha", "kind"] == "float"

@@ -298,7 +298,9 @@ fn columns(py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
             if by.is_empty() {
                 None
             } else {
-                Some(by.trim_start_matches("--").replace('-', "_"))
+                // The keyword argument of the option ("--esd farms" is esd="farms").
+                let flag = by.split(' ').next().unwrap_or(by);
+                Some(flag.trim_start_matches("--").replace('-', "_"))
             },
         )?;
         d.set_item("kind", kind_name(c.kind))?;
