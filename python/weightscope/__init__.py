@@ -21,7 +21,7 @@ rows, layer ids, names and numbers (see ``weightscope.compat``).
 
 from ._analyze import OPTIONS, Plot, Report, analyze, analyze_report, columns, summary
 from ._native import __version__
-from .actions import sparsity
+from .actions import smooth, sparsity
 from .compat import WeightWatcher
 from .errors import Error, OptionError, ReadError
 
@@ -37,6 +37,7 @@ __all__ = [
     "analyze",
     "analyze_report",
     "columns",
+    "smooth",
     "sparsity",
     "summary",
 ]

@@ -98,3 +98,5 @@ def layer_distance(
     b2: list[float] | None = None,
 ) -> tuple[float, float, int, int]:
     """weightwatcher's distance of one layer of two models: (delta_W, delta_b, M, N)."""
+
+def smooth_tensor(values: list[float], shape: list[int], num_smooth: int) -> list[float] | None: ...

@@ -86,3 +86,57 @@ def sparsity(
         table["alpha"].tolist(), table["params"].tolist(), float(target), float(epsilon), groups
     )
     return table
+
+
+# weightwatcher's SVDSmoothing methods: the option that computes each one's count of kept
+# components, and the details column holding it.
+SMOOTH_METHODS = {
+    "detx": ({"detx": True}, "detX_num"),
+    "rmt": ({"mp_fit": True, "mp_method": "ww"}, "num_spikes"),
+    "alpha_min": ({}, "num_pl_spikes"),
+}
+
+
+def smooth(model: Any, method: str = "detx", **options: Any) -> Any:
+    """weightwatcher's SVD smoothing of a torch module: a deep copy in which each analysed
+    layer keeps only its largest singular components (the rest, mostly noise, removed), as
+    ``weightscope smooth`` does for a file. The input module is not modified.
+
+    Args:
+        model: a ``torch.nn.Module``.
+        method: how many components a layer keeps, as weightwatcher's ``SVDSmoothing``:
+            "detx" (``detX_num``, its default), "rmt" (the spikes above the
+            Marchenko–Pastur bulk of weightwatcher's MP fit) or "alpha_min" (the
+            eigenvalues at or above the power-law fit's xmin). A convolution keeps
+            ⌈k / (kh·kw)⌉ components in each kernel slice.
+        **options: analysis options, as for :func:`weightscope.analyze` (``layers=`` to
+            smooth only some layers).
+
+    Returns:
+        The smoothed copy. Layers without a count (failed fit, skipped) are left as they are.
+    """
+    import copy
+
+    import torch
+
+    if method not in SMOOTH_METHODS:
+        raise ValueError(f"method must be one of {tuple(SMOOTH_METHODS)}, not {method!r}")
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError("smooth takes a torch.nn.Module (for files: `weightscope smooth`)")
+    wanted, column = SMOOTH_METHODS[method]
+    details = Report(model, **{**options, **wanted}).details
+    out = copy.deepcopy(model)
+    params = dict(out.named_parameters())
+    params.update(dict(out.named_buffers()))
+    with torch.no_grad():
+        for _, row in details.iterrows():
+            k = row.get(column)
+            if str(row["status"]) == "error" or pd.isna(k) or row["longname"] not in params:
+                continue
+            p = params[row["longname"]]
+            values = p.detach().to("cpu", torch.float64).reshape(-1).tolist()
+            smoothed = _native.smooth_tensor(values, list(p.shape), int(k))
+            if smoothed is not None:
+                new = torch.tensor(smoothed, dtype=torch.float64).reshape(p.shape)
+                p.copy_(new.to(device=p.device, dtype=p.dtype))
+    return out

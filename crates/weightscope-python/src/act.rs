@@ -76,3 +76,16 @@ pub fn layer_distance(
         .map_err(to_py_err)?;
     Ok((d.delta_w, d.delta_b, d.m, d.n))
 }
+
+/// weightwatcher's SVD smoothing of one weight tensor (row-major, PyTorch layout): the
+/// tensor with only its `num_smooth` largest singular components (⌈num_smooth / (kh·kw)⌉ in
+/// each kernel slice of a convolution), or None when its shape is not one smoothing applies to.
+#[pyfunction]
+pub fn smooth_tensor(
+    values: Vec<f64>,
+    shape: Vec<usize>,
+    num_smooth: usize,
+) -> PyResult<Option<Vec<f64>>> {
+    act::smooth_tensor(&values, &shape, num_smooth)
+        .map_err(|e| PyValueError::new_err(e.to_string()))
+}

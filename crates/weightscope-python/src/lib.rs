@@ -333,6 +333,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(act::in_block, m)?)?;
     m.add_function(wrap_pyfunction!(act::reference_alpha, m)?)?;
     m.add_function(wrap_pyfunction!(act::layer_distance, m)?)?;
+    m.add_function(wrap_pyfunction!(act::smooth_tensor, m)?)?;
     m.add_class::<NativeReport>()?;
     Ok(())
 }
