@@ -2,7 +2,7 @@
 //! with `--shard I/N`, one share of the layers as a part for `weightscope merge`.
 
 use super::outputs::{self, Output};
-use super::{exit_code, has_layers, print, write_plots};
+use super::{exit_code, has_layers, print, show_and_write, write_plots};
 use crate::cli::AnalyzeArgs;
 use crate::journal::{self, Journal};
 use crate::part::{Part, Shard};
@@ -121,19 +121,12 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
         return Err(e);
     }
 
-    let mut text = String::new();
-    if !args.quiet {
-        text += &report::layer_table(&report);
-        text += "\n";
-    }
-    text += &report::summary_text(&report);
-    let printed = print(&text);
-    if let Some(p) = &args.csv {
-        report::write_atomic(p, &report::to_csv(&report)?)?;
-    }
-    if let Some(p) = &args.json {
-        report::write_atomic(p, &report::to_json(&report)?)?;
-    }
+    let printed = show_and_write(
+        &report,
+        args.quiet,
+        args.csv.as_deref(),
+        args.json.as_deref(),
+    )?;
     if let Some(j) = journal {
         j.remove();
     }

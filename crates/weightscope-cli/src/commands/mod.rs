@@ -31,6 +31,31 @@ fn print(text: &str) -> std::io::Result<()> {
     out.flush()
 }
 
+/// What `analyze` and `merge` show and write for a whole run: the layer table (unless
+/// `quiet`) and the summary on stdout, then the CSV and JSON files. The files are written even
+/// when stdout is closed; that print's outcome is returned for the caller to report last.
+fn show_and_write(
+    report: &Report,
+    quiet: bool,
+    csv: Option<&Path>,
+    json: Option<&Path>,
+) -> Result<std::io::Result<()>> {
+    let mut text = String::new();
+    if !quiet {
+        text += &weightscope_report::layer_table(report);
+        text += "\n";
+    }
+    text += &weightscope_report::summary_text(report);
+    let printed = print(&text);
+    if let Some(p) = csv {
+        weightscope_report::write_atomic(p, &weightscope_report::to_csv(report)?)?;
+    }
+    if let Some(p) = json {
+        weightscope_report::write_atomic(p, &weightscope_report::to_json(report)?)?;
+    }
+    Ok(printed)
+}
+
 /// The exit status of every command that analyses, from its layer rows: 0 when every layer
 /// has a result (a failed power-law fit is a result), 1 when some are error rows (whose
 /// messages go to stderr; the other rows are written all the same). A usage error, a model
