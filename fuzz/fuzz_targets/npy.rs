@@ -10,7 +10,7 @@ fn check(data: &[u8]) -> usize {
     if let Ok(src) = NpyFile::from_bytes(std::path::Path::new("fuzz.npy"), data.to_vec()) {
         if let Ok(all) = src.read_f64(0) {
             assert_eq!(all.len(), src.tensors()[0].numel());
-            weightscope_fuzz::check_blocks(&src, 0, &all);
+            weightscope_fuzz::check_blocks(&src, 0, &all, "fuzz.npy");
         }
     }
     match decode_npy_bytes(data) {

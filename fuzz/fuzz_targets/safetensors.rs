@@ -32,7 +32,10 @@ fn check(data: &[u8]) -> usize {
                             .flat_map(|k| v[k * width + c.start..k * width + c.end].to_vec())
                             .collect();
                         assert_eq!(part.len(), want.len());
-                        assert!(part.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()));
+                        assert!(part
+                            .iter()
+                            .zip(&want)
+                            .all(|(a, b)| a.to_bits() == b.to_bits()));
                     }
                     let e = f.read_block_f64(i, 0..rows + 1, 0..width).unwrap_err();
                     assert!(e.to_string().contains("fuzz.safetensors"), "{e}");

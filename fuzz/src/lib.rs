@@ -19,23 +19,33 @@ pub struct Outcome {
     pub read: usize,
 }
 
-/// The streamed route's reads: a few ragged blocks of a 2-D tensor (panels of rows, of
-/// columns, one corner) equal the slices of its whole read `all`.
-pub fn check_blocks(src: &dyn TensorSource, i: usize, all: &[f64]) {
-    let shape = &src.tensors()[i].shape;
-    if shape.len() != 2 || !src.reads_blocks(i) {
-        return;
-    }
-    let (n, m) = (shape[0], shape[1]);
-    if n == 0 || m == 0 {
+/// The streamed route's reads (for a reader that reads tensor `i` by blocks): a few ragged
+/// blocks (panels of rows, of columns, a corner, a sliver of the last row) equal the slices of
+/// its whole read `all`, bit for bit, and a block past its edges is an error naming `file`.
+/// The tensor is viewed as `shape[0]` rows, as the analysis views it.
+pub fn check_blocks(src: &dyn TensorSource, i: usize, all: &[f64], file: &str) {
+    let info = &src.tensors()[i];
+    if info.shape.len() < 2 || !src.reads_blocks(i) || all.is_empty() {
         // Empty: walking the 2^40 empty rows of a 2^40 × 0 tensor would only hang the harness.
         return;
     }
+    let n = info.shape[0];
+    let m = all.len() / n;
     let half = |k: usize| k / 2..k;
-    for (rows, cols) in [(0..n, 0..m), (half(n), 0..m), (0..n, half(m)), (half(n), half(m))] {
+    for (rows, cols) in [
+        (0..n, 0..m),
+        (half(n), 0..m),
+        (0..n, half(m)),
+        (0..n / 3, half(m)),
+        (n - 1..n, m / 3..m / 3 + m.min(33) / 2),
+    ] {
         let want: Vec<u64> = rows
             .clone()
-            .flat_map(|r| all[r * m + cols.start..r * m + cols.end].iter().map(|x| x.to_bits()))
+            .flat_map(|r| {
+                all[r * m + cols.start..r * m + cols.end]
+                    .iter()
+                    .map(|x| x.to_bits())
+            })
             .collect();
         let got: Vec<u64> = src
             .read_block_f64(i, rows, cols)
@@ -43,8 +53,10 @@ pub fn check_blocks(src: &dyn TensorSource, i: usize, all: &[f64]) {
             .iter()
             .map(|x| x.to_bits())
             .collect();
-        assert_eq!(got, want, "block of tensor {}", src.tensors()[i].name);
+        assert_eq!(got, want, "block of tensor {}", info.name);
     }
+    let e = src.read_block_f64(i, 0..n + 1, 0..m).unwrap_err();
+    assert!(e.to_string().contains(file), "{e}");
 }
 
 pub fn exercise(data: &[u8]) -> Outcome {
@@ -59,7 +71,7 @@ pub fn exercise(data: &[u8]) -> Outcome {
                     Ok(v) => {
                         assert_eq!(v.len(), info.numel(), "tensor {}", info.name);
                         out.read += 1;
-                        check_blocks(&src, i, &v);
+                        check_blocks(&src, i, &v, NAME);
                     }
                     Err(e) => assert!(e.to_string().starts_with(NAME), "{e}"),
                 }
