@@ -135,18 +135,9 @@ pub fn decode_npy_bytes(bytes: &[u8]) -> std::result::Result<(Vec<usize>, Vec<f6
 /// Decode the array in `bytes` (a whole `.npy`) to row-major f64.
 fn decode_npy(bytes: &[u8]) -> std::result::Result<Vec<f64>, String> {
     let l = parse_npy_header(bytes)?;
-    let size = elem_size(&l.dtype).ok_or_else(|| {
-        format!(
-            "unsupported dtype {} (weights must be float16/32/64)",
-            l.dtype
-        )
-    })?;
-    let numel = l
-        .shape
-        .iter()
-        .try_fold(1usize, |a, &b| a.checked_mul(b))
-        .ok_or("shape overflows")?;
-    let nbytes = numel.checked_mul(size).ok_or("shape overflows")?;
+    // The dtype and size checks are view_of's (one place for their messages).
+    let (_, nbytes) = view_of(&l)?;
+    let size = elem_size(&l.dtype).unwrap_or(1);
     let data = bytes
         .get(l.data_offset..)
         .filter(|d| d.len() >= nbytes)
