@@ -226,26 +226,46 @@ fn shuffling_exposes_correlation_traps_and_is_reproducible() {
 
 #[test]
 fn phase_classifier_on_the_synth_generator() {
-    // 120 matrices of `weightscope synth` (crates/weightscope/src/synth.rs). The classifier is
-    // validated on the independent benchmark (tests/integration/phases.rs); this generator
-    // agrees with it on Random-like, Bulk+Spikes and Rank-collapse, and mostly on
-    // Bleeding-out, but draws the Bulk-decay/Heavy-Tailed boundary elsewhere: its Heavy-Tailed
-    // matrices with μ near 2.5 have an MP bulk and a continuum of 6–20 outliers at the edge,
-    // which the benchmark calls Bulk-decay (docs/phases.md).
-    let shapes = [(300usize, 100usize), (400, 200), (256, 128), (500, 250)];
-    let mut right = [0usize; 6];
+    // 360 matrices of `weightscope synth` (crates/weightscope/src/synth.rs), which draws each
+    // phase with the definitions of the phase benchmark (docs/phases.md) but its own seeds,
+    // Gaussian noise only and scale 1. At M ≥ 200 the classifier meets the benchmark's targets
+    // (≥ 90% in every class); at M = 100–128 a Bulk-decay signal of 10–38 terms is often read
+    // as Bulk+Spikes (measured 9 of 30 wrong, docs/phases.md), so all shapes together are held
+    // to ≥ 80% per class and ≥ 93% overall.
+    let shapes = [
+        (300usize, 100usize),
+        (400, 200),
+        (256, 128),
+        (500, 250),
+        (200, 200),
+        (800, 100),
+    ];
+    let (mut right, mut right_large, mut large) = ([0usize; 6], [0usize; 6], 0);
+    let mut misses = Vec::new();
     for (ti, truth) in Phase::ALL.into_iter().enumerate() {
-        for i in 0..20 {
+        for i in 0..60 {
             let (n, m) = shapes[i % shapes.len()];
             let w = synth_matrix(truth, n, m, 1_000_003 * ti as u64 + i as u64);
             let ev = esd(&w);
             let mp = fit_marchenko_pastur(&ev, n as f64 / m as f64, m, MpMethod::BulkCdf).unwrap();
-            right[ti] += (classify(&evidence(&ev, &mp)).phase == truth) as usize;
+            let got = classify(&evidence(&ev, &mp)).phase;
+            right[ti] += (got == truth) as usize;
+            if m >= 200 {
+                right_large[ti] += (got == truth) as usize;
+                large += (ti == 0) as usize;
+            }
+            if got != truth {
+                misses.push(format!("{truth} → {got} ({n}×{m}, #{i})"));
+            }
         }
     }
-    assert_eq!(right[0], 20, "Random-like");
-    assert!(right[1] >= 15, "Bleeding-out {}/20", right[1]);
-    assert_eq!(right[2], 20, "Bulk+Spikes");
-    assert_eq!(right[5], 20, "Rank-collapse");
-    assert!(right.iter().sum::<usize>() >= 95, "{right:?}");
+    eprintln!("synth: {right:?} of 60 each ({right_large:?} of {large} at M ≥ 200); {misses:?}");
+    for (ti, truth) in Phase::ALL.into_iter().enumerate() {
+        assert!(
+            right_large[ti] * 10 >= large * 9,
+            "{truth} at M ≥ 200: {right_large:?}"
+        );
+        assert!(right[ti] >= 48, "{truth}: {right:?} {misses:?}");
+    }
+    assert!(right.iter().sum::<usize>() >= 335, "{right:?} {misses:?}");
 }
