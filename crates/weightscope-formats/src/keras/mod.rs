@@ -283,20 +283,37 @@ impl<const N: usize> H5Type for Stored<N> {
     }
 }
 
-/// The stored bytes of the hyperslab `sel`, row-major.
+/// The hyperslab `sel` of `n` elements, row-major, as f64: the stored bytes go through
+/// `decode` (the whole read's byte swap and [`decode_le`]) a few thousand elements at a time,
+/// so that beside the reader's buffers only the f64 block is held.
 fn stored_slice<const N: usize>(
     ds: &Dataset,
     sel: &SliceInfo,
     n: usize,
-) -> std::result::Result<Vec<u8>, String> {
-    let a = ds.read_slice::<Stored<N>>(sel).map_err(|e| e.to_string())?;
+    decode: &dyn Fn(Vec<u8>) -> Result<Vec<f64>>,
+    err: &dyn Fn(String) -> Error,
+) -> Result<Vec<f64>> {
+    let a = ds
+        .read_slice::<Stored<N>>(sel)
+        .map_err(|e| err(e.to_string()))?;
     if a.len() != n {
-        return Err(format!("read {} elements, expected {n}", a.len()));
+        return Err(err(format!("read {} elements, expected {n}", a.len())));
     }
-    let mut out = crate::blocks::try_zeroed::<u8>(n.checked_mul(N).ok_or("block too large")?)?;
-    for (o, e) in out.chunks_exact_mut(N).zip(a.iter()) {
-        o.copy_from_slice(&e.0);
+    let mut out = Vec::new();
+    out.try_reserve_exact(n)
+        .map_err(|_| err(format!("cannot allocate {} bytes for the block", n * 8)))?;
+    const BATCH: usize = 4096;
+    let mut raw = Vec::with_capacity(BATCH * N);
+    for e in a.iter() {
+        raw.extend_from_slice(&e.0);
+        if raw.len() == BATCH * N {
+            out.extend(decode(std::mem::replace(
+                &mut raw,
+                Vec::with_capacity(BATCH * N),
+            ))?);
+        }
     }
+    out.extend(decode(raw)?);
     Ok(out)
 }
 
@@ -359,14 +376,13 @@ impl KerasFile {
         let sel = SliceInfo {
             selections: vec![dim(&rows), dim(&cols)],
         };
-        let raw = match elem_size(&info.dtype) {
-            Some(2) => stored_slice::<2>(&ds, &sel, n),
-            Some(4) => stored_slice::<4>(&ds, &sel, n),
-            Some(8) => stored_slice::<8>(&ds, &sel, n),
-            _ => Err(format!("unsupported dtype {}", info.dtype)),
+        let decode = |raw: Vec<u8>| self.decode(index, raw);
+        match elem_size(&info.dtype) {
+            Some(2) => stored_slice::<2>(&ds, &sel, n, &decode, &err),
+            Some(4) => stored_slice::<4>(&ds, &sel, n, &decode, &err),
+            Some(8) => stored_slice::<8>(&ds, &sel, n, &decode, &err),
+            _ => Err(err(format!("unsupported dtype {}", info.dtype))),
         }
-        .map_err(err)?;
-        self.decode(index, raw)
     }
 
     /// Stored bytes of tensor `index` (the dataset's byte order) as f64.
