@@ -157,6 +157,30 @@ fn streamed_tall_layer_equals_the_in_memory_route() {
 }
 
 #[test]
+fn leading_zero_panels_give_the_same_bits() {
+    // The streamed route skips all-zero panels while the Gram matrix is still zero; the
+    // in-memory route sums them. A panel and a half of zeros (-0.0 among them), then rows of
+    // full rank.
+    let n = 3 * GRAM_PANEL_ROWS + 300;
+    let mut w = random(n * 24, 11);
+    let zeros = GRAM_PANEL_ROWS * 24 + GRAM_PANEL_ROWS / 2 * 24;
+    for (k, x) in w[..zeros].iter_mut().enumerate() {
+        *x = if k % 3 == 0 { -0.0 } else { 0.0 };
+    }
+    let opts = Options {
+        mp_fit: true,
+        ..Options::default()
+    };
+    same_analysis([n, 24], &w, "zeros-tall", &opts);
+    // The transpose, stored 24 × N and streamed by columns: its first columns are zero.
+    let mut stored = vec![0.0f32; 24 * n];
+    for (k, x) in w.iter().enumerate() {
+        stored[(k % 24) * n + k / 24] = *x;
+    }
+    same_analysis([24, n], &stored, "zeros-wide", &opts);
+}
+
+#[test]
 fn streamed_rank_deficient_layer_falls_back_to_the_svd() {
     // Rank 3 by construction (N × 3 times 3 × M): 29 of the 32 eigenvalues are zero, which
     // only the SVD route resolves (the Gram route's error is ≈ ε·λmax); the streamed route
