@@ -146,8 +146,9 @@ pub struct Hooks<'a> {
 ///   and four panels of `min(N, GRAM_PANEL_ROWS)` rows: the block read, the accumulator's
 ///   copy, and the reader's buffers for it (the block's stored bytes, and a decoded HDF5
 ///   chunk or its compressed bytes, each at most 8 bytes an element); measured on a
-///   262144 × 640 float32 matrix (bench/stream_memory_formats.py), a chunked gzip
-///   `.weights.h5` peaks ≈ 45 MiB above the process's baseline, safetensors ≈ 25;
+///   262144 × 640 float32 matrix (bench/stream_memory_formats.py; estimate 49 MiB), a
+///   chunked gzip `.weights.h5` peaks 47 MiB above the process's 10 MiB baseline, a
+///   contiguous one 35, safetensors 27 (two panels, the estimate before, were 29 MiB);
 /// * read whole: the tensor as f64 and the reader's buffer of its stored bytes (an inflated
 ///   entry of a zip or HDF5 chunk, ≤ 8 bytes an element), the oriented matrices, the Gram
 ///   matrix and the eigen-solver's copy; an SVD (`--solver svd`, or a rank-deficient layer on
