@@ -318,12 +318,14 @@ fn a_file_truncated_while_read_is_an_error_not_a_crash() {
     }
 }
 
-/// Keras / HDF5 (tests/fixtures/keras/stream/layouts.weights.h5, tools/make_keras_stream_fixtures.py):
-/// every block of every tiling of every layout — contiguous (little- and big-endian),
-/// chunked with gzip + shuffle, fletcher32 and float16, chunked with unallocated chunks (the
-/// default fill value, zeros, and a set one), chunks spanning all rows — is the slice of the
-/// whole read, bit for bit, from a file and from bytes in memory. The Keras fixtures Keras itself wrote (contiguous datasets, in `.h5`, `.weights.h5`
-/// and stored or deflated `.keras` archives) and the gzip variant read by blocks too.
+/// Keras / HDF5 (tests/fixtures/keras/stream/layouts.weights.h5, written by
+/// tools/make_keras_stream_fixtures.py): every block of every tiling of every layout —
+/// contiguous (little- and big-endian), chunked with gzip + shuffle, fletcher32 and float16,
+/// chunked with unallocated chunks (the default fill value, zeros, and a set one), chunks
+/// spanning all rows — is the slice of the whole read, bit for bit, from a file and from bytes
+/// in memory. So are those of every 2-D tensor of the fixtures Keras itself wrote (contiguous
+/// datasets, bfloat16 as opaque data, in `.h5`, `.weights.h5` and stored or deflated `.keras`
+/// archives), of the tf.keras-2-style and of the gzip variants.
 #[test]
 fn keras_layouts_read_by_blocks() {
     use weightscope_formats::keras::{KerasFile, Limits};
@@ -371,6 +373,11 @@ fn keras_layouts_read_by_blocks() {
         "mlp.keras",
         "mlp.deflated.keras",
         "cnn.h5",
+        "cnn.tf2.h5",
+        "seq.keras",
+        "half.keras",
+        "half.weights.h5",
+        "sub.weights.h5",
     ] {
         let src = open(&fixture_dir("keras").join(file)).unwrap();
         let streamed = blocks_are_slices(src.as_ref(), file);
