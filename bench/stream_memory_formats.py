@@ -3,9 +3,12 @@
 Gemma-3-270M's token embedding) saved in each format that streams, and as deflate bombs.
 
     python bench/stream_memory_formats.py [--bin target/release/weightscope] [--out DIR]
+        [--only SUBSTRING]
 
 Needs torch and numpy (bench/requirements.txt pins them: torch 2.15.0, numpy 2.4.6) and
-h5py for the .weights.h5 row (skipped without it). Builds the release CLI unless --bin is
+h5py for the .weights.h5 rows (skipped without it; h5py 3.16.0, pinned in
+tools/requirements-oracle.txt). `--only weights.h5` makes and runs only the files whose name
+contains the substring (torch is then not needed). Builds the release CLI unless --bin is
 given. Writes, into --out (default bench/out/stream-memory, git-ignored; about 4 GB):
 
 * matrix.safetensors            the baseline that already streamed
@@ -13,6 +16,11 @@ given. Writes, into --out (default bench/out/stream-memory, git-ignored; about 4
 * stored.npz / compressed.npz   numpy.savez / numpy.savez_compressed
 * fortran.npy                   the matrix in Fortran order
 * matrix.weights.h5             h5py, chunked 2048 x 640 (when h5py is installed)
+* contiguous.weights.h5         h5py, contiguous (Keras' own layout)
+* gzip.weights.h5               h5py, chunked 1024 x 640, gzip (level 1) + shuffle
+* bomb.weights.h5               h5py, ~20 KB: the 262144 x 640 float32 dataset declared,
+                                chunked 1024 x 640, no chunk written (all fill value, zeros:
+                                streamed to the all-zero error row, exit 1)
 * bomb.pt / bomb.npz            6-8 MB deflate bombs of the same shape: the 1024 rows of a
                                 seeded Gaussian 1024 x 640 pattern, each repeated 256 times in
                                 a run (full rank)
@@ -42,13 +50,12 @@ def rezip_deflated(src, dst):
             zout.writestr(info.filename, zin.read(info.filename), compresslevel=1)
 
 
-def write_files(out):
-    import torch
-    from safetensors.numpy import save_file
-
+def write_files(out, only):
     files = []
 
     def want(name):
+        if only and only not in name:
+            return False
         path = os.path.join(out, name)
         files.append(path)
         return not os.path.exists(path)
@@ -62,8 +69,12 @@ def write_files(out):
         return w
 
     if want("matrix.safetensors"):
+        from safetensors.numpy import save_file
+
         save_file({"embed.weight": matrix()}, files[-1])
     if want("stored.pt"):
+        import torch
+
         torch.save({"embed.weight": torch.from_numpy(matrix())}, files[-1])
     if want("deflated.pt"):
         rezip_deflated(os.path.join(out, "stored.pt"), files[-1])
@@ -79,6 +90,24 @@ def write_files(out):
         if want("matrix.weights.h5"):
             with h5py.File(files[-1], "w") as f:
                 f.create_dataset("embed/vars/0", data=matrix(), chunks=(2048, COLS))
+        if want("contiguous.weights.h5"):
+            with h5py.File(files[-1], "w") as f:
+                f.create_dataset("embed/vars/0", data=matrix())
+        if want("gzip.weights.h5"):
+            with h5py.File(files[-1], "w") as f:
+                f.create_dataset(
+                    "embed/vars/0",
+                    data=matrix(),
+                    chunks=(1024, COLS),
+                    compression="gzip",
+                    compression_opts=1,
+                    shuffle=True,
+                )
+        if want("bomb.weights.h5"):
+            with h5py.File(files[-1], "w") as f:
+                f.create_dataset(
+                    "embed/vars/0", shape=(ROWS, COLS), dtype="f4", chunks=(1024, COLS)
+                )
     except ImportError:
         print("h5py not installed: no .weights.h5 row", file=sys.stderr)
     # 1024 distinct rows (full rank 640: a rank-deficient matrix would leave the streamed
@@ -90,6 +119,8 @@ def write_files(out):
             if bomb is None:
                 bomb = np.repeat(pattern, ROWS // 1024, axis=0)
             if name == "bomb.pt":
+                import torch
+
                 tmp = os.path.join(out, "bomb-stored.pt")
                 torch.save({"embed.weight": torch.from_numpy(bomb)}, tmp)
                 rezip_deflated(tmp, files[-1])
@@ -114,12 +145,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", help="weightscope binary (default: build the release CLI)")
     ap.add_argument("--out", default=os.path.join("bench", "out", "stream-memory"))
+    ap.add_argument("--only", help="only the files whose name contains this")
     a = ap.parse_args()
     if a.bin is None:
         subprocess.run(["cargo", "build", "--release", "-p", "weightscope-cli"], check=True)
         a.bin = os.path.join("target", "release", "weightscope")
     os.makedirs(a.out, exist_ok=True)
-    files = write_files(a.out)
+    files = write_files(a.out, a.only)
     print(f"{ROWS} x {COLS} float32, weightscope {a.bin}")
     print(f"| file | size on disk | exit | peak RSS (MiB) | wall (s) |")
     print(f"|---|---:|---:|---:|---:|")

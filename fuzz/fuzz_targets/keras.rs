@@ -1,5 +1,5 @@
 //! Fuzz the Keras reader (`.keras` archives and HDF5 files): open the bytes, list the tensors,
-//! read each one. Any panic, abort, hang or runaway allocation is a bug; errors are fine.
+//! read each one, whole and by blocks. Any panic, abort, hang or runaway allocation is a bug; errors are fine.
 //!
 //! * `cargo +nightly fuzz run keras fuzz/corpus/keras fuzz/seeds/keras` — libFuzzer.
 //! * `cargo run --release --bin keras -- [iterations] [seed]` (from `fuzz/`, on stable) —
@@ -37,6 +37,9 @@ fn check(data: &[u8]) {
                     t.name
                 );
                 STATS[1].fetch_add(1, Relaxed);
+                // The streamed route's block reads give the same bits (HDF5 hyperslabs: only
+                // the bytes and chunks a block covers).
+                weightscope_fuzz::check_blocks(&file, i, &v, "fuzz.keras");
             }
             Err(_) => {
                 STATS[2].fetch_add(1, Relaxed);

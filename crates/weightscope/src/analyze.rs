@@ -143,7 +143,12 @@ pub struct Hooks<'a> {
 /// Estimated peak working memory of analysing a layer, in bytes, by route (saturating, so a
 /// shape declared absurdly large gives a huge estimate, never an overflow):
 /// * streamed by row panels ([`streams`]): the Gram matrix, its copy for the eigen-solver,
-///   two panels;
+///   and four panels of `min(N, GRAM_PANEL_ROWS)` rows: the block read, the accumulator's
+///   copy, and the reader's buffers for it (the block's stored bytes, and a decoded HDF5
+///   chunk or its compressed bytes, each at most 8 bytes an element); measured on a
+///   262144 × 640 float32 matrix (bench/stream_memory_formats.py; estimate 49 MiB), a
+///   chunked gzip `.weights.h5` peaks 47 MiB above the process's 10 MiB baseline, a
+///   contiguous one 35, safetensors 27 (two panels, the estimate before, were 29 MiB);
 /// * read whole: the tensor as f64 and the reader's buffer of its stored bytes (an inflated
 ///   entry of a zip or HDF5 chunk, ≤ 8 bytes an element), the oriented matrices, the Gram
 ///   matrix and the eigen-solver's copy; an SVD (`--solver svd`, or a rank-deficient layer on
@@ -160,8 +165,8 @@ pub fn layer_memory(plan: &LayerPlan, opts: &Options, src: &dyn TensorSource) ->
     let m2 = plan.m.saturating_mul(plan.m);
     let bytes = |elements: usize| elements.saturating_mul(8);
     if streams(plan, opts, src) {
-        let panels = 2usize
-            .saturating_mul(spectrum::GRAM_PANEL_ROWS)
+        let panels = 4usize
+            .saturating_mul(spectrum::GRAM_PANEL_ROWS.min(plan.n))
             .saturating_mul(plan.m);
         return bytes(3usize.saturating_mul(m2).saturating_add(panels));
     }
@@ -227,7 +232,11 @@ fn analyze_streamed(
         nan += block.iter().filter(|x| x.is_nan()).count();
         inf += block.iter().filter(|x| x.is_infinite()).count();
         nonzero |= block.iter().any(|&x| x != 0.0);
-        if nan + inf == 0 {
+        // Leading all-zero panels are not summed: they would add only zeros to a Gram matrix
+        // that is still all +0.0, which leaves it all +0.0, so the bits are those of the
+        // in-memory route, and a tensor declared huge but never written (unallocated HDF5
+        // chunks, a deflate bomb of zeros) costs its reading, not N·M² flops.
+        if nan + inf == 0 && nonzero {
             if tall {
                 gram.add_panel_with(k, |i, j| block[i * m + j]);
             } else {

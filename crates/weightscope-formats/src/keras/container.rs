@@ -2,10 +2,17 @@
 //! `model.weights.h5` inside a `.keras` zip — read in place when stored, as Keras writes it,
 //! inflated into memory (within [`Limits::max_inflated_bytes`]) when compressed — and opening
 //! it with the HDF5 reader bounded by [`Limits`].
+//!
+//! The HDF5 reader reads a file on disk with `pread` ([`Bytes::read_range`]), headers and data
+//! alike, never through the map: a file truncated while it is read (a trainer rewriting it)
+//! is then an error for the tensors cut off, where touching the map past the new end would
+//! kill the process with SIGBUS. Only the zip directory and the signatures are read from the
+//! map, at open.
 
 use super::Limits;
+use crate::mapped::Bytes;
 use crate::{Error, Result};
-use hdf5_reader::{Hdf5File, OpenOptions};
+use hdf5_reader::{BytesStorage, Hdf5File, OpenOptions, RangeRequestStorage};
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
@@ -17,8 +24,9 @@ const WEIGHTS_ENTRY: &str = "model.weights.h5";
 /// Largest `config.json` parsed.
 const MAX_CONFIG_BYTES: u64 = 64 << 20;
 
-/// Bytes shared by the HDF5 reader: the file's map, or the inflated entry.
-pub(super) type Owner = Arc<dyn AsRef<[u8]> + Send + Sync>;
+/// Bytes shared by the HDF5 reader: the file (mapped, read with `pread`), or bytes in memory
+/// (an inflated entry, or a file given as bytes).
+pub(super) type Owner = Arc<Bytes>;
 
 /// A byte range of an [`Owner`]: the HDF5 file, alone or inside a `.keras` archive.
 pub(super) struct Window {
@@ -29,7 +37,7 @@ pub(super) struct Window {
 
 impl AsRef<[u8]> for Window {
     fn as_ref(&self) -> &[u8] {
-        &(*self.owner).as_ref()[self.start..self.end]
+        &self.owner[self.start..self.end]
     }
 }
 
@@ -58,8 +66,26 @@ pub(super) fn open_hdf5(
         .with_chunk_cache_bytes(0)
         .with_max_read_bytes(max_read)
         .with_max_chunk_bytes(max_read.min(hdf5_reader::DEFAULT_MAX_CHUNK_BYTES));
-    Hdf5File::from_owner(window, options)
-        .map_err(|e| Error::format(path, format!("{what}not a readable HDF5 file ({e})")))
+    let opened = match &*window.owner {
+        Bytes::Map(..) => {
+            let (owner, start) = (window.owner.clone(), window.start);
+            let len = window.end - window.start;
+            let read = move |offset: u64, n: usize| -> hdf5_reader::error::Result<Vec<u8>> {
+                // In range of the window: the storage checks `offset + n <= len` first.
+                let at = usize::try_from(offset)
+                    .ok()
+                    .and_then(|o| o.checked_add(start))
+                    .ok_or(hdf5_reader::error::Error::OffsetOutOfBounds(offset))?;
+                Ok(owner.read_range(at..at + n)?.into_owned())
+            };
+            let storage = RangeRequestStorage::new(len as u64, read);
+            Hdf5File::from_storage_with_options(Arc::new(storage), options)
+        }
+        Bytes::Owned(_) => {
+            Hdf5File::from_storage_with_options(Arc::new(BytesStorage::from_owner(window)), options)
+        }
+    };
+    opened.map_err(|e| Error::format(path, format!("{what}not a readable HDF5 file ({e})")))
 }
 
 /// Open `model.weights.h5` inside a `.keras` archive, and parse `config.json` if it is there.
@@ -68,7 +94,7 @@ pub(super) fn open_archive(
     owner: &Owner,
     limits: Limits,
 ) -> Result<(Hdf5File, Option<serde_json::Value>)> {
-    let bytes: &[u8] = (**owner).as_ref();
+    let bytes: &[u8] = owner;
     let bad = |m: String| Error::format(path, m);
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))
         .map_err(|e| bad(format!("not a valid .keras (zip) archive: {e}")))?;
@@ -150,7 +176,7 @@ pub(super) fn open_archive(
         }
         let end = buf.len();
         Window {
-            owner: Arc::new(buf),
+            owner: Arc::new(Bytes::Owned(buf)),
             start: 0,
             end,
         }

@@ -84,7 +84,12 @@
 //! - `layer_names`: Keras classes and their variable names, and the name helpers;
 //!   `config`: the architecture from `config.json` / `model_config` that refines them.
 //! - `hdf5_meta`: what a dataset header and the string attributes say.
-//! - Here: the public reader, [`KerasFile`], its [`Limits`], and reading a tensor's data.
+//! - Here: the public reader, [`KerasFile`], its [`Limits`], and reading a tensor's data:
+//!   whole, or by blocks (row or column panels of a 2-D tensor, for the streamed analysis)
+//!   through the HDF5 reader's hyperslab reads, which read only the byte ranges of a
+//!   contiguous dataset and only the chunks of a chunked one that the block covers; chunks
+//!   never written read as the fill value for the block alone, so a small file declaring a
+//!   huge unwritten tensor costs memory by the block, not by the declared size.
 
 mod config;
 mod container;
@@ -96,11 +101,11 @@ mod listing;
 
 use super::convert::{decode_le, elem_size};
 use super::{TensorInfo, TensorSource};
+use crate::mapped::Bytes;
 use crate::{Error, Result};
 use container::{has_hdf5_signature, open_archive, open_hdf5, Owner, Window, ZIP_SIGNATURE};
-use hdf5_reader::Hdf5File;
+use hdf5_reader::{Dataset, Datatype, H5Type, Hdf5File, SliceInfo, SliceInfoElem};
 use listing::{dedupe, list};
-use memmap2::Mmap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -150,15 +155,12 @@ impl KerasFile {
     /// Open a file (memory-mapped): a `.keras` archive or an HDF5 file, told by their
     /// signatures whatever the extension.
     pub fn open(path: &Path) -> Result<Self> {
-        let file = crate::mapped::open_regular(path)?;
-        // SAFETY: read-only map; see the safetensors reader.
-        let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
-        Self::from_owner(path, Arc::new(map), Limits::default())
+        Self::from_owner(path, Arc::new(Bytes::map(path)?), Limits::default())
     }
 
     /// Read a file held in memory; `label` names it in errors. Used by the fuzz target.
     pub fn from_bytes(label: &Path, bytes: Vec<u8>, limits: Limits) -> Result<Self> {
-        Self::from_owner(label, Arc::new(bytes), limits)
+        Self::from_owner(label, Arc::new(Bytes::Owned(bytes)), limits)
     }
 
     fn from_owner(path: &Path, owner: Owner, limits: Limits) -> Result<Self> {
@@ -166,7 +168,7 @@ impl KerasFile {
     }
 
     fn parse(path: &Path, owner: Owner, limits: Limits) -> Result<Self> {
-        let bytes: &[u8] = (*owner).as_ref();
+        let bytes: &[u8] = &owner;
         let len = bytes.len();
         let (h5, config, archive) = if bytes.starts_with(ZIP_SIGNATURE) {
             let (h5, config) = open_archive(path, &owner, limits)?;
@@ -225,9 +227,175 @@ impl TensorSource for KerasFile {
         guarded(|| self.read(index))
             .unwrap_or_else(|m| Err(Error::tensor(&self.path, &self.tensors[index].name, m)))
     }
+    /// 2-D float datasets stored contiguous (read by byte ranges), compact, or chunked with
+    /// chunks short along the panel dimension (see [`MAX_PANEL_CHUNK_EXTENT`]); unallocated
+    /// chunks, and a dataset with no data written at all, read as the fill value for the
+    /// block alone.
+    fn reads_blocks(&self, index: usize) -> bool {
+        guarded(|| self.block_layout(index).is_ok()).unwrap_or(false)
+    }
+    /// The hyperslab `rows` × `cols` through the HDF5 reader, which reads only the bytes of a
+    /// contiguous dataset that the block covers and decodes (inflate, unshuffle, checksum) only
+    /// the chunks that overlap it; the stored bytes then go through the decoding of
+    /// [`read_f64`](Self::read_f64), so the values are the same bits.
+    fn read_block_f64(
+        &self,
+        index: usize,
+        rows: std::ops::Range<usize>,
+        cols: std::ops::Range<usize>,
+    ) -> Result<Vec<f64>> {
+        guarded(|| self.read_block(index, rows, cols))
+            .unwrap_or_else(|m| Err(Error::tensor(&self.path, &self.tensors[index].name, m)))
+    }
+}
+
+/// Longest extent of a chunk along the panel dimension (rows of a tall tensor, columns of a
+/// wide one) for which a chunked dataset is read by blocks. A block read decodes each chunk
+/// it overlaps whole, and the HDF5 reader keeps no chunk cache (each tensor is read once), so
+/// with chunks no longer than a panel of the analysis (2048 rows) each chunk is decoded at
+/// most twice over the tensor, one at a time, and a decoded chunk is at most a panel's
+/// elements. Longer chunks (a tall matrix stored in column chunks would be decoded whole for
+/// every panel) are read whole, within `--max-memory`. h5py's automatic chunks are ≤ 1 MiB;
+/// Keras itself writes contiguous datasets.
+pub const MAX_PANEL_CHUNK_EXTENT: usize = 2048;
+
+/// An element as its stored bytes, so that a block read by the HDF5 reader goes through the
+/// same byte swap and decoding as a whole read ([`decode_le`]).
+#[derive(Clone)]
+struct Stored<const N: usize>([u8; N]);
+
+impl<const N: usize> H5Type for Stored<N> {
+    fn hdf5_type() -> Datatype {
+        Datatype::Opaque {
+            size: N as u32,
+            tag: String::new(),
+        }
+    }
+    fn from_bytes(bytes: &[u8], _: &Datatype) -> hdf5_reader::error::Result<Self> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(bytes.get(..N).ok_or_else(|| {
+            hdf5_reader::error::Error::InvalidData(format!("element of {} bytes", bytes.len()))
+        })?);
+        Ok(Stored(a))
+    }
+    fn element_size(_: &Datatype) -> usize {
+        N
+    }
+}
+
+/// The hyperslab `sel` of `n` elements, row-major, as f64: the stored bytes go through
+/// `decode` (the whole read's byte swap and [`decode_le`]) a few thousand elements at a time,
+/// so that beside the reader's buffers only the f64 block is held.
+fn stored_slice<const N: usize>(
+    ds: &Dataset,
+    sel: &SliceInfo,
+    n: usize,
+    decode: &dyn Fn(Vec<u8>) -> Result<Vec<f64>>,
+    err: &dyn Fn(String) -> Error,
+) -> Result<Vec<f64>> {
+    let a = ds
+        .read_slice::<Stored<N>>(sel)
+        .map_err(|e| err(e.to_string()))?;
+    if a.len() != n {
+        return Err(err(format!("read {} elements, expected {n}", a.len())));
+    }
+    let mut out = Vec::new();
+    out.try_reserve_exact(n)
+        .map_err(|_| err(format!("cannot allocate {} bytes for the block", n * 8)))?;
+    const BATCH: usize = 4096;
+    let mut raw = Vec::with_capacity(BATCH * N);
+    for e in a.iter() {
+        raw.extend_from_slice(&e.0);
+        if raw.len() == BATCH * N {
+            out.extend(decode(std::mem::replace(
+                &mut raw,
+                Vec::with_capacity(BATCH * N),
+            ))?);
+        }
+    }
+    out.extend(decode(raw)?);
+    Ok(out)
 }
 
 impl KerasFile {
+    /// The dataset of a tensor that [`reads_blocks`](TensorSource::reads_blocks), or why not.
+    fn block_layout(&self, index: usize) -> std::result::Result<Dataset, String> {
+        let info = &self.tensors[index];
+        if info.problem.is_some() || info.shape.len() != 2 || elem_size(&info.dtype).is_none() {
+            return Err("not a readable 2-D float tensor".into());
+        }
+        let ds = self
+            .h5
+            .dataset(&self.entries[index].dataset)
+            .map_err(|e| e.to_string())?;
+        if let Some(chunk) = ds.chunks() {
+            let (n, m) = (info.shape[0], info.shape[1]);
+            let panel_dim = usize::from(n < m);
+            let along = chunk.get(panel_dim).map_or(usize::MAX, |&c| c as usize);
+            let elements = chunk
+                .iter()
+                .try_fold(1usize, |a, &c| a.checked_mul(c as usize))
+                .unwrap_or(usize::MAX);
+            if chunk.len() != 2
+                || along > MAX_PANEL_CHUNK_EXTENT
+                || elements > MAX_PANEL_CHUNK_EXTENT.saturating_mul(n.min(m).max(1))
+            {
+                return Err(format!("chunks {chunk:?} span more than a panel"));
+            }
+        }
+        Ok(ds)
+    }
+
+    fn read_block(
+        &self,
+        index: usize,
+        rows: std::ops::Range<usize>,
+        cols: std::ops::Range<usize>,
+    ) -> Result<Vec<f64>> {
+        let info = &self.tensors[index];
+        let err = |m: String| Error::tensor(&self.path, &info.name, m);
+        if let Some(p) = &info.problem {
+            return Err(err(p.clone()));
+        }
+        crate::check_block(info, &rows, &cols)?;
+        let ds = self
+            .block_layout(index)
+            .map_err(|m| err(format!("cannot read by blocks: {m}")))?;
+        let n = rows
+            .len()
+            .checked_mul(cols.len())
+            .ok_or_else(|| err("block too large".into()))?;
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let dim = |r: &std::ops::Range<usize>| SliceInfoElem::Slice {
+            start: r.start as u64,
+            end: r.end as u64,
+            step: 1,
+        };
+        let sel = SliceInfo {
+            selections: vec![dim(&rows), dim(&cols)],
+        };
+        let decode = |raw: Vec<u8>| self.decode(index, raw);
+        match elem_size(&info.dtype) {
+            Some(2) => stored_slice::<2>(&ds, &sel, n, &decode, &err),
+            Some(4) => stored_slice::<4>(&ds, &sel, n, &decode, &err),
+            Some(8) => stored_slice::<8>(&ds, &sel, n, &decode, &err),
+            _ => Err(err(format!("unsupported dtype {}", info.dtype))),
+        }
+    }
+
+    /// Stored bytes of tensor `index` (the dataset's byte order) as f64.
+    fn decode(&self, index: usize, mut raw: Vec<u8>) -> Result<Vec<f64>> {
+        let info = &self.tensors[index];
+        let err = |m: String| Error::tensor(&self.path, &info.name, m);
+        let size = elem_size(&info.dtype).ok_or_else(|| err("unsupported dtype".into()))?;
+        if self.entries[index].big_endian {
+            raw.chunks_exact_mut(size).for_each(<[u8]>::reverse);
+        }
+        decode_le(&raw, &info.dtype).ok_or_else(|| err("cannot decode".into()))
+    }
+
     fn read(&self, index: usize) -> Result<Vec<f64>> {
         let info = &self.tensors[index];
         let entry = &self.entries[index];
@@ -256,7 +424,7 @@ impl KerasFile {
             .h5
             .dataset(&entry.dataset)
             .map_err(|e| err(e.to_string()))?;
-        let mut raw = ds.read_raw_bytes().map_err(|e| err(e.to_string()))?;
+        let raw = ds.read_raw_bytes().map_err(|e| err(e.to_string()))?;
         if raw.len() != nbytes {
             return Err(err(format!(
                 "read {} bytes, expected {nbytes} for shape {:?}",
@@ -264,10 +432,7 @@ impl KerasFile {
                 info.shape
             )));
         }
-        if entry.big_endian {
-            raw.chunks_exact_mut(size).for_each(<[u8]>::reverse);
-        }
-        decode_le(&raw, &info.dtype).ok_or_else(|| err("cannot decode".into()))
+        self.decode(index, raw)
     }
 }
 

@@ -317,3 +317,147 @@ fn a_file_truncated_while_read_is_an_error_not_a_crash() {
         assert!(errors > 0, "{p:?}");
     }
 }
+
+/// Keras / HDF5 (tests/fixtures/keras/stream/layouts.weights.h5, written by
+/// tools/make_keras_stream_fixtures.py): every block of every tiling of every layout —
+/// contiguous (little- and big-endian), chunked with gzip + shuffle, fletcher32 and float16,
+/// chunked with unallocated chunks (the default fill value, zeros, and a set one), chunks
+/// spanning all rows — is the slice of the whole read, bit for bit, from a file and from bytes
+/// in memory. So are those of every 2-D tensor of the fixtures Keras itself wrote (contiguous
+/// datasets, bfloat16 as opaque data, in `.h5`, `.weights.h5` and stored or deflated `.keras`
+/// archives), of the tf.keras-2-style and of the gzip variants.
+#[test]
+fn keras_layouts_read_by_blocks() {
+    use weightscope_formats::keras::{KerasFile, Limits};
+    let p = fixture_dir("keras")
+        .join("stream")
+        .join("layouts.weights.h5");
+    let mut want = [
+        "contiguous_tall.weight",
+        "contiguous_wide_be.weight",
+        "gzip_tall.weight",
+        "gzip_wide_f16.weight",
+        "fletcher_tall.weight",
+        "long_chunks_tall.weight",
+        "sparse_tall.weight",
+        "sparse_fill_wide.weight",
+    ]
+    .map(String::from)
+    .to_vec();
+    want.sort();
+    let src = open(&p).unwrap();
+    let mut got = blocks_are_slices(src.as_ref(), "layouts.weights.h5");
+    got.sort();
+    assert_eq!(got, want);
+    let mem = KerasFile::from_bytes(&p, std::fs::read(&p).unwrap(), Limits::default()).unwrap();
+    let mut got = blocks_are_slices(&mem, "layouts.weights.h5 in memory");
+    got.sort();
+    assert_eq!(got, want);
+    // The unallocated chunks read as the fill value in both reads: zeros, and 0.5.
+    let sparse = src
+        .tensors()
+        .iter()
+        .position(|t| t.name == "sparse_tall.weight");
+    let all = src.read_f64(sparse.unwrap()).unwrap();
+    assert!(all[8 * 5..16 * 5].iter().all(|&x| x == 0.0));
+    assert!(all[..8 * 5].iter().all(|&x| x != 0.0));
+    let fill = src
+        .tensors()
+        .iter()
+        .position(|t| t.name == "sparse_fill_wide.weight");
+    let block = src.read_block_f64(fill.unwrap(), 0..5, 0..8).unwrap();
+    assert!(block.iter().all(|&x| x == 0.5), "{block:?}");
+    for file in [
+        "mlp.weights.h5",
+        "mlp.gzip.weights.h5",
+        "mlp.keras",
+        "mlp.deflated.keras",
+        "cnn.h5",
+        "cnn.tf2.h5",
+        "seq.keras",
+        "half.keras",
+        "half.weights.h5",
+        "sub.weights.h5",
+    ] {
+        let src = open(&fixture_dir("keras").join(file)).unwrap();
+        let streamed = blocks_are_slices(src.as_ref(), file);
+        let two_d = src.tensors().iter().filter(|t| t.shape.len() == 2).count();
+        assert!(two_d > 0 && streamed.len() == two_d, "{file}: {streamed:?}");
+    }
+}
+
+/// A 20 KB `.weights.h5` whose chunked tensors have no chunk written (all fill value) and
+/// declare 32 MiB, 256 MiB and 4 PiB: a block is read as zeros without the tensor ever being
+/// allocated (4 PiB could not be), chunks spanning all rows are left to the whole read, and a
+/// whole read past the per-tensor limit is an error naming the file and tensor.
+#[test]
+fn unallocated_keras_chunks_read_as_zeros_block_by_block() {
+    let p = fixture_dir("keras").join("stream").join("bomb.weights.h5");
+    assert!(std::fs::metadata(&p).unwrap().len() < 30_000);
+    let src = open(&p).unwrap();
+    let index = |name: &str| {
+        src.tensors()
+            .iter()
+            .position(|t| t.name == name)
+            .unwrap_or_else(|| panic!("{name}"))
+    };
+    let (zeros, huge, long, real) = (
+        index("zeros.weight"),
+        index("huge.weight"),
+        index("long.weight"),
+        index("real.weight"),
+    );
+    assert_eq!(src.tensors()[huge].shape, [1 << 40, 1 << 20]);
+    for (i, rows, cols) in [
+        (zeros, 0..2048, 0..8),
+        (zeros, (1 << 20) - 5..1 << 20, 3..8),
+        (huge, 0..2048, 0..8),
+        (huge, (1 << 40) - 3..1 << 40, (1 << 20) - 100..1 << 20),
+    ] {
+        assert!(src.reads_blocks(i));
+        let n = rows.len() * cols.len();
+        let got = src.read_block_f64(i, rows, cols).unwrap();
+        assert_eq!(got, vec![0.0; n]);
+    }
+    assert!(!src.reads_blocks(long));
+    assert!(src.reads_blocks(real));
+    let e = src.read_f64(huge).unwrap_err().to_string();
+    assert!(
+        e.contains("bomb.weights.h5") && e.contains("huge.weight") && e.contains("limit"),
+        "{e}"
+    );
+    assert_eq!(src.read_f64(real).unwrap().len(), 64 * 16);
+}
+
+/// A Keras file cut short after it was opened (a trainer rewriting it in place) gives errors
+/// naming the tensors cut off, from whole and block reads, not SIGBUS: the HDF5 reader reads
+/// the file with `pread`, not through the map.
+#[test]
+fn a_keras_file_truncated_while_read_is_an_error_not_a_crash() {
+    let d = tmpdir("keras-shrunk");
+    for file in ["mlp.weights.h5", "mlp.keras"] {
+        let p = d.join(file);
+        std::fs::copy(fixture_dir("keras").join(file), &p).unwrap();
+        let src = open(&p).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_len(2000)
+            .unwrap();
+        let mut errors = 0;
+        for (i, t) in src.tensors().iter().enumerate() {
+            if let Err(e) = src.read_f64(i) {
+                let e = e.to_string();
+                assert!(e.contains(&t.name) && e.contains(file), "{e}");
+                errors += 1;
+            }
+            if t.shape.len() == 2 {
+                if let Err(e) = src.read_block_f64(i, 0..1, 0..t.shape[1]) {
+                    assert!(e.to_string().contains(&t.name), "{e}");
+                }
+            }
+        }
+        assert!(errors > 0, "{file}");
+    }
+}

@@ -10,7 +10,7 @@ use weightscope::spectrum::GRAM_PANEL_ROWS;
 use weightscope::Status;
 use weightscope::{analyze, Options};
 
-use crate::common::{f32_bytes, safetensors_bytes, tmpdir, Rng};
+use crate::common::{f32_bytes, fixture, safetensors_bytes, tmpdir, Rng};
 
 /// F32 tensors (name, shape, data) as safetensors.
 fn safetensors(path: &Path, entries: &[(&str, [usize; 2], &[f32])]) {
@@ -154,6 +154,30 @@ fn streamed_tall_layer_equals_the_in_memory_route() {
     // Stored wide (M × N, W = Aᵀ, e.g. PyTorch's down_proj): streamed by column blocks.
     same_analysis([48, n], &w, "wide", &opts);
     same_analysis([48, n], &w, "wide32", &f32);
+}
+
+#[test]
+fn leading_zero_panels_give_the_same_bits() {
+    // The streamed route skips all-zero panels while the Gram matrix is still zero; the
+    // in-memory route sums them. A panel and a half of zeros (-0.0 among them), then rows of
+    // full rank.
+    let n = 3 * GRAM_PANEL_ROWS + 300;
+    let mut w = random(n * 24, 11);
+    let zeros = GRAM_PANEL_ROWS * 24 + GRAM_PANEL_ROWS / 2 * 24;
+    for (k, x) in w[..zeros].iter_mut().enumerate() {
+        *x = if k % 3 == 0 { -0.0 } else { 0.0 };
+    }
+    let opts = Options {
+        mp_fit: true,
+        ..Options::default()
+    };
+    same_analysis([n, 24], &w, "zeros-tall", &opts);
+    // The transpose, stored 24 × N and streamed by columns: its first columns are zero.
+    let mut stored = vec![0.0f32; 24 * n];
+    for (k, x) in w.iter().enumerate() {
+        stored[(k % 24) * n + k / 24] = *x;
+    }
+    same_analysis([24, n], &stored, "zeros-wide", &opts);
 }
 
 #[test]
@@ -418,4 +442,85 @@ fn deflate_bombs_are_analysed_streamed() {
         results.push(r.layers[0].clone());
     }
     same_layer(&results[0], &results[1]);
+}
+
+/// Keras / HDF5 layers of more than two panels (tests/fixtures/keras/stream/panels.weights.h5,
+/// tools/make_keras_stream_fixtures.py) — chunked with gzip + shuffle, contiguous and wide,
+/// chunked with every other chunk unallocated — stream to the same row, bit for bit, as the
+/// whole matrix through the in-memory route.
+#[test]
+fn keras_layers_stream_to_the_same_results_as_the_in_memory_route() {
+    let p = fixture("keras/stream/panels.weights.h5");
+    let opts = Options {
+        mp_fit: true,
+        ..Options::default()
+    };
+    let src = formats::open(&p).unwrap();
+    let plans = plan_layers(src.tensors(), &opts.layers);
+    let report = analyze(&p, &opts).unwrap();
+    let row = |l: &weightscope::LayerResult| {
+        let mut v = serde_json::to_value(l).unwrap();
+        for k in ["layer_id", "name", "longname", "dtype", "layer_type"] {
+            v.as_object_mut().unwrap().remove(k);
+        }
+        v
+    };
+    let mut seen = 0;
+    for plan in &plans {
+        assert!(plan.n > 2 * GRAM_PANEL_ROWS, "{}", plan.longname);
+        assert!(streams(plan, &opts, src.as_ref()), "{}", plan.longname);
+        let whole = analyze_layer(plan, src.read_f64(plan.layer_id).unwrap(), &opts);
+        let streamed = report
+            .layers
+            .iter()
+            .find(|l| l.layer_id == plan.layer_id)
+            .unwrap();
+        assert_eq!(streamed.status, Status::Success, "{}", streamed.message);
+        assert_eq!(row(streamed), row(&whole), "{}", plan.longname);
+        seen += 1;
+    }
+    assert_eq!(seen, 3);
+}
+
+/// A 20 KB `.weights.h5` declaring tensors of 32 MiB, 256 MiB and 4 PiB with no chunk
+/// written, under `--max-memory 64M`: the 32 MiB one streams in panels (its estimate is a
+/// few hundred KiB, where a whole read would need ≈ 1 GiB) and is the all-zero error row; the
+/// 4 PiB one (its Gram matrix alone would be 8 TiB) and the one whose chunks span all rows
+/// (read whole: ≈ 8 GiB) are refused before anything is read, naming the memory they need;
+/// the real layer is analysed.
+#[test]
+fn a_keras_file_of_unwritten_chunks_is_bounded_by_the_memory_cap() {
+    let p = fixture("keras/stream/bomb.weights.h5");
+    let opts = Options {
+        max_memory: Some(64 << 20),
+        ..Options::default()
+    };
+    let r = analyze(&p, &opts).unwrap();
+    let layer = |name: &str| r.layers.iter().find(|l| l.name == name).unwrap();
+    for (name, want) in [
+        ("zeros", "all-zero matrix"),
+        ("huge", "needs ≈"),
+        ("long", "needs ≈"),
+    ] {
+        let l = layer(name);
+        assert_eq!(l.status, Status::Error, "{name}");
+        assert!(
+            l.message.contains(&format!("{name}.weight"))
+                && l.message.contains("bomb.weights.h5")
+                && l.message.contains(want),
+            "{}",
+            l.message
+        );
+    }
+    assert!(
+        layer("huge").message.contains("GiB"),
+        "{}",
+        layer("huge").message
+    );
+    assert_eq!(
+        layer("real").status,
+        Status::Success,
+        "{}",
+        layer("real").message
+    );
 }
