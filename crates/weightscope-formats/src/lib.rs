@@ -26,6 +26,10 @@ pub use identity::{identity, Identity};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
+/// deflate cannot compress by more than ~1032:1; a zip entry claiming more is corrupt or
+/// hostile (a deflate bomb), and is refused before anything is inflated.
+pub(crate) const MAX_DEFLATE_RATIO: u64 = 1100;
+
 /// Element type of a stored tensor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub enum DType {

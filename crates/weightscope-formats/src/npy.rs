@@ -9,6 +9,7 @@ use super::convert::{decode_le, elem_size, fortran_to_c};
 use super::{DType, TensorInfo, TensorSource};
 use crate::blocks::{self, Inflaters, Source, View};
 use crate::mapped::Bytes;
+use crate::MAX_DEFLATE_RATIO;
 use crate::{Error, Result};
 use std::io::Read;
 use std::sync::Arc;
@@ -307,9 +308,6 @@ pub struct NpzFile {
     /// with the `zip` crate, whole).
     streams: Vec<Option<(Source, View)>>,
 }
-
-/// deflate cannot compress by more than ~1032:1; an entry claiming more is corrupt or hostile.
-const MAX_DEFLATE_RATIO: u64 = 1100;
 
 /// Where entry `index`'s data are in the archive, and the array it holds as a view of them
 /// (`head`: its first bytes, holding the `.npy` header); `Ok(None)` for an entry compressed

@@ -22,6 +22,7 @@ use crate::blocks::{self, Inflaters, Source, View};
 use crate::convert::elem_size;
 use crate::mapped::Bytes;
 use crate::pickle::{self, Obj, Persistent, TensorRef, Unpickled, Value};
+use crate::MAX_DEFLATE_RATIO;
 use crate::{Error, Result, TensorInfo, TensorSource};
 use std::collections::HashMap;
 use std::io::Cursor;
@@ -38,8 +39,6 @@ const MAX_PICKLE: u64 = 1 << 30;
 /// then not bounded by the storage. Such views are read only up to this many elements, so
 /// that a few header bytes cannot demand terabytes.
 const MAX_EXPANDED: usize = 1 << 24;
-/// deflate cannot compress by more than ~1032:1; a larger claimed ratio is a lie.
-const MAX_DEFLATE_RATIO: u64 = 1100;
 
 /// Where a storage's bytes are.
 type Loc = Source;

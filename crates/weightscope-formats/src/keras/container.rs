@@ -1,6 +1,6 @@
 //! Finding the HDF5 file to read: the file itself (after an optional user block), or
 //! `model.weights.h5` inside a `.keras` zip — read in place when stored, as Keras writes it,
-//! inflated into memory (within [`Limits::max_inflated_bytes`]) when compressed — and opening
+//! inflated into a temporary file (within [`Limits::max_inflated_bytes`]) when compressed — and opening
 //! it with the HDF5 reader bounded by [`Limits`].
 //!
 //! The HDF5 reader reads a file on disk with `pread` ([`Bytes::read_range`]), headers and data
@@ -11,6 +11,7 @@
 
 use super::Limits;
 use crate::mapped::Bytes;
+use crate::MAX_DEFLATE_RATIO;
 use crate::{Error, Result};
 use hdf5_reader::{BytesStorage, Hdf5File, OpenOptions, RangeRequestStorage};
 use std::io::Read;
@@ -161,24 +162,34 @@ pub(super) fn open_archive(
                 limits.max_inflated_bytes
             )));
         }
+        if size > csize.saturating_mul(MAX_DEFLATE_RATIO) {
+            return Err(bad(format!(
+                "{WEIGHTS_ENTRY} claims to inflate from {csize} to {size} bytes, more than \
+                 deflate can compress (a deflate bomb?): refused"
+            )));
+        }
         let f = zip
             .by_index(index)
             .map_err(|e| bad(format!("cannot read {WEIGHTS_ENTRY}: {e}")))?;
-        let mut buf = Vec::with_capacity(size.min(64 << 20) as usize);
-        f.take(size.saturating_add(1))
-            .read_to_end(&mut buf)
-            .map_err(|e| bad(format!("cannot inflate {WEIGHTS_ENTRY}: {e}")))?;
-        if buf.len() as u64 != size {
+        // Inflated into an unnamed temporary file, not into memory, so that --max-memory
+        // bounds an archive a user re-zipped with compression like any other file: the HDF5
+        // reader then reads it with pread, a block at a time.
+        let io = |what: &str, e: std::io::Error| bad(format!("cannot {what} {WEIGHTS_ENTRY}: {e}"));
+        let mut tmp = tempfile::tempfile().map_err(|e| io("make a temporary file for", e))?;
+        let n = std::io::copy(&mut f.take(size.saturating_add(1)), &mut tmp)
+            .map_err(|e| io("inflate", e))?;
+        if n != size {
             return Err(bad(format!(
-                "{WEIGHTS_ENTRY} inflates to {} bytes, the archive says {size} (corrupt?)",
-                buf.len()
+                "{WEIGHTS_ENTRY} inflates to {n} bytes, the archive says {size} (corrupt?)"
             )));
         }
-        let end = buf.len();
+        // SAFETY: the file is unnamed and ours alone, so nothing else can change or truncate
+        // it; data are read from it with pread anyway (`Bytes::read_range`).
+        let map = unsafe { memmap2::Mmap::map(&tmp) }.map_err(|e| io("map the inflated", e))?;
         Window {
-            owner: Arc::new(Bytes::Owned(buf)),
+            owner: Arc::new(Bytes::Map(map, tmp)),
             start: 0,
-            end,
+            end: n as usize,
         }
     };
     if !has_hdf5_signature(window.as_ref()) {

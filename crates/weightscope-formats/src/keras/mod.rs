@@ -117,7 +117,7 @@ const MAX_DEPTH: usize = 48;
 pub struct Limits {
     /// Largest tensor read, in stored bytes; a larger one is an error for that tensor.
     pub max_tensor_bytes: u64,
-    /// Largest compressed `model.weights.h5` inflated into memory (Keras stores it
+    /// Largest compressed `model.weights.h5` inflated (into a temporary file: Keras stores it
     /// uncompressed, and then it is read in place).
     pub max_inflated_bytes: u64,
 }

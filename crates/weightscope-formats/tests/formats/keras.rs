@@ -176,3 +176,24 @@ fn corrupt_files_are_clear_errors_naming_the_file() {
     }
     assert!(ok >= 1 && failed >= 1, "ok {ok}, failed {failed}");
 }
+
+#[test]
+fn a_compressed_archive_claiming_more_than_deflate_can_compress_is_refused() {
+    // mlp.deflated.keras with its central directory's uncompressed size of model.weights.h5
+    // raised to 2000× the compressed size (deflate's ceiling is ~1032:1): refused before
+    // anything is inflated, where the real archive opens.
+    let path = dir().join("mlp.deflated.keras");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let name = b"model.weights.h5";
+    let cd = (0..bytes.len() - 46)
+        .find(|&i| bytes[i..i + 4] == *b"PK\x01\x02" && bytes[i + 46..].starts_with(name))
+        .expect("central directory entry");
+    let csize = u32::from_le_bytes(bytes[cd + 20..cd + 24].try_into().unwrap());
+    let claimed = csize.saturating_mul(2000);
+    bytes[cd + 24..cd + 28].copy_from_slice(&claimed.to_le_bytes());
+    let e = KerasFile::from_bytes(&path, bytes, Limits::default())
+        .err()
+        .expect("refused");
+    assert!(e.to_string().contains("deflate bomb"), "{e}");
+    assert!(KerasFile::from_bytes(&path, std::fs::read(&path).unwrap(), Limits::default()).is_ok());
+}
