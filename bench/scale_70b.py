@@ -80,7 +80,8 @@ def run(path):
         stdout=subprocess.DEVNULL,
     )
     wall = time.perf_counter() - t
-    status = json.load(open(path + ".json"))["layers"][0]["status"]
+    with open(path + ".json") as f:
+        status = json.load(f)["layers"][0]["status"]
     return wall, status
 
 

@@ -139,9 +139,7 @@ def _parts(
     remote = _remote_share.options(
         num_cpus=num_cpus_per_task, num_gpus=num_gpus_per_task, max_retries=max_retries
     )
-    refs = {
-        remote.remote(path, source, i, tasks, opts, setup): i for i in range(tasks)
-    }
+    refs = {remote.remote(path, source, i, tasks, opts, setup): i for i in range(tasks)}
     parts: dict[int, bytes] = {}
     pending = list(refs)
     done_flops = 0.0
