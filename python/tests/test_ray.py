@@ -153,6 +153,14 @@ def test_option_error_raised_in_the_driver(cluster):
         wsray.analyze(EXAMPLE, min_evals="many")
 
 
+def test_a_task_larger_than_the_cluster_is_refused(cluster):
+    # The fixture's cluster has 2 CPUs and no GPU: such a task would wait for ever.
+    with pytest.raises(ws.ClusterError, match=r"asks for 1 GPU\(s\) but the Ray cluster has 0"):
+        wsray.analyze(EXAMPLE, num_gpus_per_task=1)
+    with pytest.raises(ws.ClusterError, match=r"asks for 3 CPU\(s\) but the Ray cluster has 2"):
+        wsray.analyze(EXAMPLE, num_cpus_per_task=3)
+
+
 def test_tensors_held_by_python_are_refused(cluster):
     with pytest.raises(TypeError, match="checkpoint path that every worker can read"):
         ws.analyze({"w": np.ones((16, 16), dtype=np.float32)}, executor="ray")
@@ -194,3 +202,20 @@ def test_merge_refuses_a_missing_or_doubled_share():
     other = _native.analyze_share(str(EXAMPLE), 1, 2, {"min_evals": 20})
     with pytest.raises(ws.ShardError, match="other options"):
         _native.merge_parts([p0, other], ["a", "c"])
+
+
+@pytest.mark.skipif(not os.environ.get("WEIGHTSCOPE_CLI"), reason="WEIGHTSCOPE_CLI not set")
+def test_a_share_is_the_command_lines_part_byte_for_byte(tmp_path):
+    # `weightscope analyze --shard I/N --part FILE` and the Ray task's share are one format:
+    # the same bytes, and parts of either kind merge together.
+    cli = os.environ["WEIGHTSCOPE_CLI"]
+    part = tmp_path / "part-1.json"
+    subprocess.run(
+        [cli, "analyze", str(EXAMPLE), "--shard", "1/2", "--part", str(part), "-q"],
+        check=True,
+        capture_output=True,
+    )
+    assert part.read_bytes() == _native.analyze_share(str(EXAMPLE), 1, 2)
+    p0 = _native.analyze_share(str(EXAMPLE), 0, 2)
+    merged = _native.merge_parts([p0, part.read_bytes()], ["python", str(part)])
+    assert merged["native"].csv() == ws.Report(EXAMPLE).to_csv()

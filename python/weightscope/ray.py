@@ -79,8 +79,16 @@ def _connect(address: str | None) -> None:
 
 
 def _slots(num_cpus: float, num_gpus: float) -> int:
-    """How many tasks of this size the cluster runs at once (at least 1)."""
+    """How many tasks of this size the cluster runs at once (at least 1). A task larger than
+    the whole cluster would wait for ever: refused."""
     res = ray.cluster_resources()
+    for name, need in (("CPU", num_cpus), ("GPU", num_gpus)):
+        if need > res.get(name, 0):
+            raise ClusterError(
+                f"a task asks for {need:g} {name}(s) but the Ray cluster has "
+                f"{res.get(name, 0):g} in all: it could never run (lower "
+                f"num_{name.lower()}s_per_task, or add nodes)"
+            )
     fits = []
     if num_cpus > 0:
         fits.append(int(res.get("CPU", 0) // num_cpus))
@@ -121,10 +129,11 @@ def _parts(
         # One thread per CPU the task holds, not every core of the node.
         opts["threads"] = int(num_cpus_per_task)
     _connect(address)
+    slots = _slots(num_cpus_per_task, num_gpus_per_task)
     if tasks is None:
         # Twice the tasks the cluster runs at once: the shares are balanced by an estimate,
         # so a second round evens out what it misses; and the progress moves more often.
-        tasks = 2 * _slots(num_cpus_per_task, num_gpus_per_task)
+        tasks = 2 * slots
     if tasks < 1:
         raise ValueError(f"tasks must be >= 1, got {tasks}")
     plan = _native.share_plan(path, tasks, opts)
@@ -199,7 +208,8 @@ def analyze(
             starts a local one; ``"auto"`` connects to a running cluster and raises
             :class:`ClusterError` when there is none; or a concrete address.
         num_cpus_per_task, num_gpus_per_task: Ray resources of each task; the analysis in a
-            task runs ``num_cpus_per_task`` threads unless ``threads`` is given.
+            task runs ``num_cpus_per_task`` threads unless ``threads`` is given. A task that
+            asks for more than the whole cluster has raises :class:`ClusterError`.
         tasks: how many shares (default: twice the tasks the cluster runs at once, at most
             one per layer).
         max_retries: how many times a task whose worker died is run again.
