@@ -15,6 +15,9 @@ and the HTML report (``rep.to_html``).
 ``weightscope.tempbalance.TempBalance`` TempBalance's per-layer learning rates (README,
 "Acting on the diagnosis").
 
+``analyze(path, executor="ray")`` spreads the layers over a Ray cluster (``weightscope.ray``:
+the address, resources per task, retries), with the same result as a local run.
+
 ``WeightWatcher`` is weightwatcher 0.7.7's class (``import weightscope as ww``): the same
 rows, layer ids, names and numbers (see ``weightscope.compat``).
 """
@@ -23,15 +26,17 @@ from ._analyze import OPTIONS, Plot, Report, analyze, analyze_report, columns, s
 from ._native import __version__
 from .actions import smooth, sparsity
 from .compat import WeightWatcher
-from .errors import Error, OptionError, ReadError
+from .errors import ClusterError, Error, OptionError, ReadError, ShardError
 
 __all__ = [
     "OPTIONS",
+    "ClusterError",
     "Error",
     "OptionError",
     "Plot",
     "ReadError",
     "Report",
+    "ShardError",
     "WeightWatcher",
     "__version__",
     "analyze",

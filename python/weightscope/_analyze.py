@@ -236,7 +236,13 @@ def columns() -> pd.DataFrame:
     return pd.DataFrame(_native.columns(), columns=["name", "option", "kind", "meaning"])
 
 
-def analyze(model: Any, *, progress: Progress | bool | None = None, **options: Any) -> pd.DataFrame:
+def analyze(
+    model: Any,
+    *,
+    progress: Progress | bool | None = None,
+    executor: str = "local",
+    **options: Any,
+) -> pd.DataFrame:
     """Analyse a model; one row per analysed matrix.
 
     Args:
@@ -247,6 +253,10 @@ def analyze(model: Any, *, progress: Progress | bool | None = None, **options: A
             numpy arrays, or a single numpy array / torch tensor.
         progress: ``progress(done_flops, total_flops, layer_name)`` called after each layer,
             or True for a one-line progress display on stderr.
+        executor: "local" (this process's threads) or "ray": the layers spread over a Ray
+            cluster as tasks, with the defaults of :func:`weightscope.ray.analyze` (which
+            takes the cluster address, the resources per task and the retries); the same
+            DataFrame. ``model`` must then be a path every worker can read.
         **options: the command line's options with underscores, e.g. ``min_evals=8``,
             ``layers="attn"``, ``mp_fit=True``, ``fix_fingers="clip-xmax"``, ``all=True``
             (see ``weightscope.OPTIONS``).
@@ -258,8 +268,15 @@ def analyze(model: Any, *, progress: Progress | bool | None = None, **options: A
 
     Raises:
         OptionError: an unknown option or a bad value. ReadError: an unreadable checkpoint.
-        Error: a model without weights, or on the meta device.
+        Error: a model without weights, or on the meta device. ClusterError: with
+        executor="ray", no cluster, or a task's worker died more often than retried.
     """
+    if executor == "ray":
+        from . import ray as ws_ray
+
+        return ws_ray.analyze(model, progress=progress, **options)
+    if executor != "local":
+        raise ValueError(f'executor must be "local" or "ray", not {executor!r}')
     out = _run(model, progress, options, keep_esd=False)
     return _frame(out["columns"], out["kinds"], out["rows"])
 

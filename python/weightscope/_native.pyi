@@ -17,6 +17,10 @@ class OptionError(Error):
     """A bad option: an unknown name, a value of the wrong type, a layers filter that matches
     nothing."""
 
+class ShardError(Error):
+    """Parts of a sharded run that do not join into one report (another checkpoint, other
+    options, a share missing or given twice)."""
+
 _Progress: TypeAlias = Callable[[float, float, str], Any]
 
 class NativeReport:
@@ -57,6 +61,27 @@ def analyze_tensors(
     """Analyse tensors held by Python. ``fetch(i)`` returns tensor i as a numpy
     float16/32/64 array or a ``(bytes, "<f4")`` pair; it is called from worker threads (with
     the GIL taken), one tensor at a time, only for tensors that are analysed."""
+
+def share_plan(
+    path: str | os.PathLike[str], count: int, options: dict[str, Any] | None = None
+) -> list[tuple[int, float]]:
+    """How ``count`` shares split the layers of a checkpoint (``analyze --shard I/N``'s
+    split): (layers, estimated flops) of each share."""
+
+def analyze_share(
+    path: str | os.PathLike[str],
+    index: int,
+    count: int,
+    options: dict[str, Any] | None = None,
+    progress: _Progress | None = None,
+    source: str | None = None,
+) -> bytes:
+    """Analyse share ``index`` of ``count``; the part's JSON bytes (those of ``weightscope
+    analyze --shard I/N --part FILE``). ``source``: the report's source (default: path)."""
+
+def merge_parts(parts: list[bytes], labels: list[str], want_json: bool = False) -> dict[str, Any]:
+    """Join the parts of every share (labels name them in errors) into the dict of
+    :func:`analyze_path`; raises ShardError for parts that do not fit together."""
 
 def columns() -> list[dict[str, Any]]:
     """The column registry: dicts with name, option (None for the default columns), kind,

@@ -11,6 +11,7 @@
 mod act;
 mod options;
 mod report;
+mod shard;
 mod source;
 
 use pyo3::create_exception;
@@ -45,11 +46,19 @@ create_exception!(
     "A bad option: an unknown name, a value of the wrong type, a --layers filter that matches nothing."
 );
 
-fn to_py_err(e: weightscope::Error) -> PyErr {
+create_exception!(
+    weightscope,
+    ShardError,
+    Error,
+    "Parts of a sharded run that do not join into one report (another checkpoint, other options, a share missing or given twice)."
+);
+
+pub(crate) fn to_py_err(e: weightscope::Error) -> PyErr {
     match e {
         weightscope::Error::Read(weightscope::formats::Error::Usage(m)) => OptionError::new_err(m),
         weightscope::Error::Read(r) => ReadError::new_err(r.to_string()),
         weightscope::Error::Usage(m) => OptionError::new_err(m),
+        weightscope::Error::Shard(m) => ShardError::new_err(m),
     }
 }
 
@@ -75,7 +84,7 @@ fn opt_f64<'py>(py: Python<'py>, v: Option<f64>) -> PyResult<Bound<'py, PyAny>> 
 }
 
 /// The report as the dict the Python layer reads.
-fn report_to_dict<'py>(
+pub(crate) fn report_to_dict<'py>(
     py: Python<'py>,
     report: Report,
     want_json: bool,
@@ -149,6 +158,21 @@ fn run<'py>(
     progress: Option<Py<PyAny>>,
     want_json: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
+    let report = run_report(py, src, python, label, opts, progress, None)?;
+    report_to_dict(py, report, want_json)
+}
+
+/// [`run`] as a [`Report`]; with `only`, just those layers (one share of a sharded run: the
+/// progress total is then the share's flops).
+pub(crate) fn run_report(
+    py: Python<'_>,
+    src: &dyn TensorSource,
+    python: Option<&PySource>,
+    label: &str,
+    opts: &Options,
+    progress: Option<Py<PyAny>>,
+    only: Option<std::collections::HashSet<(usize, Option<usize>)>>,
+) -> PyResult<Report> {
     let abort = Abort::default();
     let src = Abortable {
         inner: src,
@@ -164,6 +188,10 @@ fn run<'py>(
     let total: f64 = plans
         .iter()
         .filter(|p| p.skip.is_none())
+        .filter(|p| {
+            only.as_ref()
+                .is_none_or(|o| o.contains(&(p.layer_id, p.slice_id)))
+        })
         .map(|p| p.flops())
         .sum();
     let done = Mutex::new(0.0f64);
@@ -185,6 +213,7 @@ fn run<'py>(
     };
     let hooks = Hooks {
         on_layer: Some(&on_layer),
+        only,
         ..Default::default()
     };
     let mut interrupted: Option<PyErr> = None;
@@ -235,8 +264,7 @@ fn run<'py>(
             None => e,
         });
     }
-    let report = result.map_err(to_py_err)?;
-    report_to_dict(py, report, want_json)
+    result.map_err(to_py_err)
 }
 
 /// Analyse a checkpoint file or model folder (any format the command line reads), or a hub
@@ -322,9 +350,13 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("Error", py.get_type::<Error>())?;
     m.add("ReadError", py.get_type::<ReadError>())?;
     m.add("OptionError", py.get_type::<OptionError>())?;
+    m.add("ShardError", py.get_type::<ShardError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(analyze_path, m)?)?;
     m.add_function(wrap_pyfunction!(analyze_tensors, m)?)?;
+    m.add_function(wrap_pyfunction!(shard::share_plan, m)?)?;
+    m.add_function(wrap_pyfunction!(shard::analyze_share, m)?)?;
+    m.add_function(wrap_pyfunction!(shard::merge_parts, m)?)?;
     m.add_function(wrap_pyfunction!(columns, m)?)?;
     m.add_function(wrap_pyfunction!(option_names, m)?)?;
     m.add_function(wrap_pyfunction!(report::plot_kinds, m)?)?;

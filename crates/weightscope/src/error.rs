@@ -11,6 +11,10 @@ pub enum Error {
     /// start, layers that do not match between two models).
     #[error("{0}")]
     Usage(String),
+    /// Parts of a sharded run that do not join into one report (another checkpoint, other
+    /// options, a share missing or given twice, a file that is not a part).
+    #[error("{0}")]
+    Shard(String),
 }
 
 /// Result with [`Error`].

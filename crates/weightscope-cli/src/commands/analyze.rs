@@ -5,13 +5,11 @@ use super::outputs::{self, Output};
 use super::{exit_code, has_layers, print, show_and_write, write_plots};
 use crate::cli::AnalyzeArgs;
 use crate::journal::{self, Journal};
-use crate::part::{Part, Shard};
-use crate::progress::{self, Done, Key};
-use anyhow::{bail, Context, Result};
-use std::collections::{HashMap, HashSet};
+use crate::progress::{self, Done};
+use anyhow::{bail, Result};
 use std::process::ExitCode;
-use weightscope::formats::TensorSource;
-use weightscope::{formats, LayerResult, Options, Status};
+use weightscope::shard::{Part, Share};
+use weightscope::{formats, LayerResult, Status};
 use weightscope_report as report;
 
 pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
@@ -52,9 +50,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
             path.display()
         );
     }
-    let share = args
-        .shard
-        .map(|shard| Share::new(src.as_ref(), &opts, shard));
+    let share = args.shard.map(|shard| Share::new(&plans, shard));
     let identity = match (&journal_path, &share) {
         (None, None) => None,
         _ => Some(formats::identity(path, &src.files())?),
@@ -98,10 +94,7 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
         let (shard, total, rows) = (share.shard, share.total, report.layers.len());
         let text = (!args.quiet).then(|| report::layer_table(&report) + "\n");
         let code = exit_code(&report.layers);
-        let part = Part::new(shard, report, identity, filter, total, |r| {
-            share.index.get(&r.key()).copied()
-        })?;
-        let json = serde_json::to_vec(&part).context("cannot serialise the part")?;
+        let json = Part::new(&share, report, identity, filter)?.to_json()?;
         report::write_atomic(part_path, &json)?;
         if let Some(j) = journal {
             j.remove();
@@ -146,37 +139,4 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
     }
     printed?;
     Ok(exit_code(&report.layers))
-}
-
-/// This run's share of a sharded run.
-struct Share {
-    shard: Shard,
-    /// The layers of this share.
-    mine: HashSet<Key>,
-    /// Every layer to analyse, by its index among them (the order of a single run's rows).
-    index: HashMap<Key, usize>,
-    total: usize,
-}
-
-impl Share {
-    fn new(src: &dyn TensorSource, opts: &Options, shard: Shard) -> Share {
-        let plans = weightscope::analyze::plan(src, opts);
-        let shares = weightscope::shard::partition(&plans, shard.count);
-        let keys: Vec<Key> = plans
-            .iter()
-            .filter(|p| p.skip.is_none())
-            .map(|p| (p.layer_id, p.slice_id))
-            .collect();
-        Share {
-            shard,
-            mine: keys
-                .iter()
-                .zip(&shares)
-                .filter(|(_, &s)| s == shard.index)
-                .map(|(k, _)| *k)
-                .collect(),
-            index: keys.iter().enumerate().map(|(i, k)| (*k, i)).collect(),
-            total: keys.len(),
-        }
-    }
 }

@@ -3,7 +3,7 @@
 
 use super::{exit_code, has_layers, show_and_write};
 use crate::cli::MergeArgs;
-use crate::part::{self, Part};
+use crate::part;
 use anyhow::Result;
 use std::process::ExitCode;
 
@@ -11,7 +11,7 @@ pub fn run(args: MergeArgs) -> Result<ExitCode> {
     let parts = args
         .parts
         .iter()
-        .map(|p| Ok((p.clone(), Part::read(p)?)))
+        .map(|p| Ok((p.clone(), part::read(p)?)))
         .collect::<Result<Vec<_>>>()?;
     let report = part::merge(parts)?;
     has_layers(&report)?;
