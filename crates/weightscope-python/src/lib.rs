@@ -236,7 +236,12 @@ fn run<'py>(
         });
     }
     let report = result.map_err(to_py_err)?;
-    report_to_dict(py, report, want_json)
+    let out = report_to_dict(py, report, want_json)?;
+    // Bytes fetched for a remote checkpoint (headers and the analysed tensors' ranges).
+    if let Some(n) = src.bytes_read() {
+        out.set_item("bytes_read", n)?;
+    }
+    Ok(out)
 }
 
 /// Analyse a checkpoint file or model folder (any format the command line reads), or a hub
