@@ -475,6 +475,7 @@ pub(crate) fn listing(
 
 /// For a tensor of ggml type `ty` that [`GgufFile::reads_blocks`] would read by blocks: the
 /// values and the bytes of one quant block (1 and the element size for plain floats).
+#[cfg(feature = "remote")]
 pub(crate) fn block_unit(ty: u32) -> Option<(usize, usize)> {
     match type_info(ty) {
         (_, Some(ti)) if is_supported(ty) => Some((ti.block, ti.type_size)),

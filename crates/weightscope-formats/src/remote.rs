@@ -383,7 +383,7 @@ impl TensorSource for RemoteFile {
         let whole_rows = cols.start == 0 && cols.end == width;
         // Byte ranges (relative to the tensor) of the block, one per row unless whole rows.
         let spans: Vec<Range<usize>> = if whole_rows {
-            vec![rows.start * row_bytes..rows.end * row_bytes]
+            std::iter::once(rows.start * row_bytes..rows.end * row_bytes).collect()
         } else {
             rows.clone()
                 .map(|r| r * row_bytes + u0 * unit_bytes..r * row_bytes + u1 * unit_bytes)
@@ -616,7 +616,7 @@ pub(crate) fn file_identity(url: &str, head: u64, tail: u64) -> Result<FileIdent
     let size = meta.size;
     let head_len = size.min(head);
     let tail_start = size.saturating_sub(tail).max(head_len);
-    let mut ranges = vec![0..head_len as usize];
+    let mut ranges: Vec<Range<usize>> = std::iter::once(0..head_len as usize).collect();
     if tail_start < size {
         ranges.push(tail_start as usize..size as usize);
     }
