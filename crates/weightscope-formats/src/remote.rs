@@ -17,8 +17,9 @@
 //! memory); a larger one is fetched panel by panel (rows as one range, columns as one range
 //! per row, which `object_store` coalesces).
 //!
-//! Transient errors (5xx, timeouts, dropped connections) are retried with exponential
-//! backoff by `object_store`'s default `RetryConfig` (10 retries within 3 minutes); any other
+//! Transient errors (5xx, timeouts, dropped connections, a connection silent for 60 s) are
+//! retried with exponential backoff by `object_store`'s default `RetryConfig` (10 retries
+//! within 3 minutes); a request may last an hour (a large tensor on a slow link); any other
 //! failure is an error of the tensor being read, naming the URL, and the others go on.
 //! Credentials and endpoints come from the environment (`AWS_ACCESS_KEY_ID`,
 //! `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT_URL`, `AWS_ALLOW_HTTP`, …, as
@@ -29,16 +30,17 @@ use crate::convert::{decode_le, elem_size};
 use crate::folder::{inside_folder, parse_index, FailedPart, MultiSource};
 use crate::identity::FileIdentity;
 use crate::{gguf, safetensors, DType, Error, Result, TensorInfo, TensorSource};
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::http::HttpBuilder;
 use object_store::path::Path as ObjectPath;
-use object_store::{ClientOptions, ObjectStore, ObjectStoreExt};
+use object_store::{ClientConfigKey, ClientOptions, ObjectStore, ObjectStoreExt};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 /// The runtime that drives the async client: two worker threads, enough for the requests of
 /// the layers analysed in parallel (each blocks its own thread while waiting).
@@ -74,6 +76,16 @@ fn endpoint_is_http() -> bool {
         .any(|v| v.to_ascii_lowercase().starts_with("http://"))
 }
 
+/// Client settings for tensors of any size: object_store's default 30 s limit on a whole
+/// request would fail a large tensor on a slow link every time (and every retry); instead a
+/// request may take an hour, but a connection silent for 60 s is an error (retried), so that
+/// a stalled server never hangs the run.
+fn client_options() -> ClientOptions {
+    ClientOptions::new()
+        .with_timeout(Duration::from_secs(3600))
+        .with_read_timeout(Duration::from_secs(60))
+}
+
 impl Object {
     fn connect(url: &str, read: Arc<AtomicU64>) -> Result<Object> {
         let bad = |m: String| Error::format(Path::new(url), m);
@@ -90,11 +102,20 @@ impl Object {
                 if endpoint_is_http() {
                     b = b.with_allow_http(true);
                 }
+                // The timeouts of `client_options` unless the environment sets its own.
+                for (var, key, value) in [
+                    ("AWS_TIMEOUT", ClientConfigKey::Timeout, "1h"),
+                    ("AWS_READ_TIMEOUT", ClientConfigKey::ReadTimeout, "60s"),
+                ] {
+                    if std::env::var_os(var).is_none() {
+                        b = b.with_config(AmazonS3ConfigKey::Client(key), value);
+                    }
+                }
                 Arc::new(b.build().map_err(|e| bad(e.to_string()))?)
             }
             scheme @ ("http" | "https") => {
                 let origin = parsed.origin().ascii_serialization();
-                let options = ClientOptions::new().with_allow_http(scheme == "http");
+                let options = client_options().with_allow_http(scheme == "http");
                 Arc::new(
                     HttpBuilder::new()
                         .with_url(origin)
