@@ -279,6 +279,13 @@ fn a_sharded_hub_checkpoint_over_http_gives_the_local_results_from_its_layers_by
         // One request per analysed tensor (its panels are cut from it), two per header, the
         // index.
         assert_eq!(server.gets() - gets, 6 + 2 * 2 + 1, "{url}");
+        // The identity of `--resume` and `merge` is a local copy's: parts from the URL and
+        // from a copy merge.
+        let local_files = formats::open(&dir).unwrap().files();
+        let here = formats::identity(&dir, &local_files).unwrap();
+        let there = formats::identity(Path::new(&url), &src.files()).unwrap();
+        assert_eq!(there.files.len(), 2);
+        assert!(here.same_content(&there), "{here:?} {there:?}");
     }
 
     // A share of the layers reads only its tensors' bytes.
