@@ -246,8 +246,9 @@ def analyze(
     """Analyse a model; one row per analysed matrix.
 
     Args:
-        model: a checkpoint path (str or os.PathLike: any format the command line reads, or
-            a Hugging Face hub id ``"org/name[@revision]"`` read from the local hub cache), a
+        model: a checkpoint path (str or os.PathLike: any format the command line reads, a
+            Hugging Face hub id ``"org/name[@revision]"`` read from the local hub cache, or an
+            ``https://`` / ``s3://`` URL read by byte range), a
             ``torch.nn.Module`` (names as in its ``state_dict()``), a state dict or a
             checkpoint dict (``{"state_dict": ...}`` / ``{"model": ...}`` unwrapped), a dict of
             numpy arrays, or a single numpy array / torch tensor.
@@ -264,7 +265,8 @@ def analyze(
     Returns:
         A DataFrame with exactly the columns of ``weightscope analyze --csv`` for the same
         options: int columns as nullable ``Int64``, float columns ``float64`` (missing: NaN),
-        text columns ``object`` (missing: "").
+        text columns ``object`` (missing: ""). For a URL, ``frame.attrs["bytes_read"]`` is
+        the number of bytes fetched (headers and the analysed tensors' byte ranges).
 
     Raises:
         OptionError: an unknown option or a bad value. ReadError: an unreadable checkpoint.
@@ -278,7 +280,10 @@ def analyze(
     if executor != "local":
         raise ValueError(f'executor must be "local" or "ray", not {executor!r}')
     out = _run(model, progress, options, keep_esd=False)
-    return _frame(out["columns"], out["kinds"], out["rows"])
+    frame = _frame(out["columns"], out["kinds"], out["rows"])
+    if "bytes_read" in out:
+        frame.attrs["bytes_read"] = out["bytes_read"]
+    return frame
 
 
 def analyze_report(

@@ -187,7 +187,9 @@ pub struct Input {
     /// .keras/.h5, NumPy .npy/.npz, or a Hugging Face model folder (model.safetensors, or
     /// shards listed in model.safetensors.index.json); or a Hugging Face hub id
     /// org/name[@revision] (branch, tag or commit), read from the local hub cache
-    /// (HF_HUB_CACHE, HF_HOME/hub or ~/.cache/huggingface/hub), never the network.
+    /// (HF_HUB_CACHE, HF_HOME/hub or ~/.cache/huggingface/hub), never the network; or an
+    /// https:// or s3:// URL of a .safetensors or .gguf file, a model.safetensors.index.json
+    /// or a folder (ending in /), read by byte range (S3 settings from AWS_* variables).
     pub model: PathBuf,
 }
 

@@ -40,7 +40,7 @@ impl MultiSource {
 
     /// As [`new`](Self::new); `home` gives the part an index assigns each name to, whose copy
     /// of a name that several parts hold comes first (and is the one analysed).
-    fn ordered(
+    pub(crate) fn ordered(
         format: &str,
         parts: Vec<Box<dyn TensorSource>>,
         order: Option<Vec<String>>,
@@ -121,19 +121,28 @@ impl TensorSource for MultiSource {
         let (p, i) = self.index[index];
         self.parts[p].read_block_f64(i, rows, cols)
     }
+    fn limit_block_cache(&self, bytes: usize) {
+        for p in &self.parts {
+            p.limit_block_cache(bytes);
+        }
+    }
+    fn block_cache_bytes(&self, index: usize) -> usize {
+        let (p, i) = self.index[index];
+        self.parts[p].block_cache_bytes(i)
+    }
 }
 
 /// A part of a folder that could not be opened (a shard missing, corrupt, not a regular file
 /// or outside the folder): its tensors, as far as they are known (the index's names for a
 /// shard, else one entry named after the file), are listed with the error as their problem,
 /// so that they become error rows while the other parts are analysed.
-struct FailedPart {
+pub(crate) struct FailedPart {
     file: PathBuf,
     tensors: Vec<TensorInfo>,
 }
 
 impl FailedPart {
-    fn new(file: &Path, names: Vec<String>, error: &Error) -> Self {
+    pub(crate) fn new(file: &Path, names: Vec<String>, error: &Error) -> Self {
         let message = match error {
             // The path is in the error row already: keep the reason only.
             Error::Io { source, .. } => source.to_string(),
@@ -219,15 +228,20 @@ fn files_with_ext(dir: &Path, ext: &str) -> Result<Vec<PathBuf>> {
 
 /// A Hugging Face `*.index.json`: the tensor order, and the shards (first use first) with
 /// the tensors the index puts in each.
-struct Index {
-    order: Vec<String>,
-    shards: Vec<(String, Vec<String>)>,
+pub(crate) struct Index {
+    pub(crate) order: Vec<String>,
+    pub(crate) shards: Vec<(String, Vec<String>)>,
 }
 
 /// Read an index, whose `weight_map` maps each tensor name to its shard.
 fn read_index(index_path: &Path) -> Result<Index> {
     let text = std::fs::read_to_string(index_path).map_err(|e| Error::io(index_path, e))?;
-    let json: serde_json::Value = serde_json::from_str(&text)
+    parse_index(index_path, &text)
+}
+
+/// Parse an index's text (`index_path` names it in errors).
+pub(crate) fn parse_index(index_path: &Path, text: &str) -> Result<Index> {
+    let json: serde_json::Value = serde_json::from_str(text)
         .map_err(|e| Error::format(index_path, format!("not valid JSON: {e}")))?;
     let map = json
         .get("weight_map")
@@ -249,7 +263,7 @@ fn read_index(index_path: &Path) -> Result<Index> {
 
 /// Whether a shard name from an index stays inside the folder: made of plain names only (no
 /// `..`, root or drive component). A `..` inside a name (`model..v2.safetensors`) is legal.
-fn inside_folder(shard: &str) -> bool {
+pub(crate) fn inside_folder(shard: &str) -> bool {
     let p = Path::new(shard);
     p.components().next().is_some()
         && p.components()

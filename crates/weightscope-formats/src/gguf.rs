@@ -402,51 +402,7 @@ impl GgufFile {
     fn from_bytes_inner(path: &Path, bytes: Bytes) -> Result<Self> {
         let header = parse_header(&bytes)
             .map_err(|m| Error::format(path, format!("not a valid GGUF file: {m}")))?;
-        let mut tensors = Vec::with_capacity(header.tensors.len());
-        let mut ranges = Vec::with_capacity(header.tensors.len());
-        for t in &header.tensors {
-            let (type_name, ti) = type_info(t.ggml_type);
-            let is_int = matches!(t.ggml_type, 24..=27);
-            let checked = if t.ne.len() as u64 > MAX_DIMS {
-                Err(format!(
-                    "{} dimensions (ggml allows at most {MAX_DIMS})",
-                    t.ne.len()
-                ))
-            } else if !is_supported(t.ggml_type) && !is_int {
-                Err(format!("unsupported quantization type {type_name}"))
-            } else {
-                check_tensor(t, ti, &header, bytes.len())
-            };
-            let mut problem = match checked {
-                Ok(range) => {
-                    ranges.push(range);
-                    None
-                }
-                Err(p) => {
-                    ranges.push((0, 0));
-                    Some(p)
-                }
-            };
-            // A shape whose product overflows would make every consumer that multiplies
-            // the dims panic: such a tensor is listed without one (its problem says why).
-            let shape: Vec<usize> = if shape_fits(&t.ne) {
-                t.ne.iter().rev().map(|&d| d as usize).collect()
-            } else {
-                problem.get_or_insert_with(|| format!("shape (ne) {:?} overflows", t.ne));
-                Vec::new()
-            };
-            tensors.push(TensorInfo {
-                name: t.name.clone(),
-                shape,
-                dtype: dtype_of(t.ggml_type, &type_name),
-                file: path.to_path_buf(),
-                problem,
-                role: None,
-            });
-        }
-        // llama.cpp and gguf-py refuse a file that lists a name twice; see
-        // `mark_duplicate_names`.
-        crate::mark_duplicate_names(&mut tensors);
+        let (tensors, ranges) = listing(path, &header, bytes.len());
         Ok(GgufFile {
             path: path.to_path_buf(),
             bytes,
@@ -459,6 +415,71 @@ impl GgufFile {
     /// The parsed header: version, metadata, raw tensor infos, alignment.
     pub fn header(&self) -> &GgufHeader {
         &self.header
+    }
+}
+
+/// The tensors of a parsed header of a file of `file_len` bytes, and the absolute byte range
+/// of each one's data (`(0, 0)` where the tensor has a problem).
+pub(crate) fn listing(
+    path: &Path,
+    header: &GgufHeader,
+    file_len: usize,
+) -> (Vec<TensorInfo>, Vec<(usize, usize)>) {
+    let mut tensors = Vec::with_capacity(header.tensors.len());
+    let mut ranges = Vec::with_capacity(header.tensors.len());
+    for t in &header.tensors {
+        let (type_name, ti) = type_info(t.ggml_type);
+        let is_int = matches!(t.ggml_type, 24..=27);
+        let checked = if t.ne.len() as u64 > MAX_DIMS {
+            Err(format!(
+                "{} dimensions (ggml allows at most {MAX_DIMS})",
+                t.ne.len()
+            ))
+        } else if !is_supported(t.ggml_type) && !is_int {
+            Err(format!("unsupported quantization type {type_name}"))
+        } else {
+            check_tensor(t, ti, header, file_len)
+        };
+        let mut problem = match checked {
+            Ok(range) => {
+                ranges.push(range);
+                None
+            }
+            Err(p) => {
+                ranges.push((0, 0));
+                Some(p)
+            }
+        };
+        // A shape whose product overflows would make every consumer that multiplies
+        // the dims panic: such a tensor is listed without one (its problem says why).
+        let shape: Vec<usize> = if shape_fits(&t.ne) {
+            t.ne.iter().rev().map(|&d| d as usize).collect()
+        } else {
+            problem.get_or_insert_with(|| format!("shape (ne) {:?} overflows", t.ne));
+            Vec::new()
+        };
+        tensors.push(TensorInfo {
+            name: t.name.clone(),
+            shape,
+            dtype: dtype_of(t.ggml_type, &type_name),
+            file: path.to_path_buf(),
+            problem,
+            role: None,
+        });
+    }
+    // llama.cpp and gguf-py refuse a file that lists a name twice; see
+    // `mark_duplicate_names`.
+    crate::mark_duplicate_names(&mut tensors);
+    (tensors, ranges)
+}
+
+/// For a tensor of ggml type `ty` that [`GgufFile::reads_blocks`] would read by blocks: the
+/// values and the bytes of one quant block (1 and the element size for plain floats).
+#[cfg(feature = "remote")]
+pub(crate) fn block_unit(ty: u32) -> Option<(usize, usize)> {
+    match type_info(ty) {
+        (_, Some(ti)) if is_supported(ty) => Some((ti.block, ti.type_size)),
+        _ => None,
     }
 }
 

@@ -66,6 +66,10 @@ pub fn identity(root: &Path, files: &[PathBuf]) -> Result<Identity> {
 }
 
 fn file_identity(root: &Path, path: &Path) -> Result<FileIdentity> {
+    if crate::is_remote(path) {
+        #[cfg(feature = "remote")]
+        return crate::remote::file_identity(&path.to_string_lossy(), HEAD, TAIL);
+    }
     let io = |e| Error::io(path, e);
     let mut file = File::open(path).map_err(io)?;
     let meta = file.metadata().map_err(io)?;

@@ -19,6 +19,8 @@ pub mod onnx;
 mod pickle;
 mod protobuf;
 pub mod pytorch;
+#[cfg(feature = "remote")]
+pub mod remote;
 pub mod safetensors;
 
 pub use error::{Error, Result};
@@ -128,6 +130,29 @@ pub trait TensorSource: Send + Sync {
             })
             .collect())
     }
+    /// Tell the reader the most stored bytes of one tensor it may hold to serve that
+    /// tensor's blocks (a remote reader fetches a tensor whole once, under this limit, rather
+    /// than panel by panel). The default keeps nothing.
+    fn limit_block_cache(&self, _bytes: usize) {}
+    /// Bytes the reader holds while serving blocks of tensor `index` (beyond the blocks
+    /// themselves), for the memory estimate of a streamed layer.
+    fn block_cache_bytes(&self, _index: usize) -> usize {
+        0
+    }
+    /// Bytes fetched so far, for a checkpoint read over the network (headers, indexes and
+    /// tensor data); `None` for local files.
+    fn bytes_read(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// Whether `path` names a remote checkpoint (`http://`, `https://` or `s3://`) rather
+/// than a file.
+pub fn is_remote(path: &Path) -> bool {
+    let s = path.to_string_lossy();
+    ["http://", "https://", "s3://"]
+        .iter()
+        .any(|p| s.len() > p.len() && s[..p.len()].eq_ignore_ascii_case(p))
 }
 
 /// The one rule for a tensor name that appears more than once in a checkpoint (a JSON header
@@ -182,8 +207,18 @@ fn check_block(
     Ok(())
 }
 
-/// Open a checkpoint file or model folder.
+/// Open a checkpoint file or model folder, or a remote checkpoint by its URL (see
+/// [`remote`]).
 pub fn open(path: &Path) -> Result<Box<dyn TensorSource>> {
+    if is_remote(path) {
+        #[cfg(feature = "remote")]
+        return remote::open_url(&path.to_string_lossy());
+        #[cfg(not(feature = "remote"))]
+        return Err(Error::format(
+            path,
+            "remote checkpoints need weightscope built with the `remote` feature",
+        ));
+    }
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if meta.is_dir() {
         return folder::open_folder(path);

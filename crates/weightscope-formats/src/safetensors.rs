@@ -62,19 +62,34 @@ type Listing = (Vec<TensorInfo>, Vec<(usize, usize)>);
 
 /// Parse a safetensors header from the file's bytes.
 pub(crate) fn parse_header(path: &Path, bytes: &[u8]) -> Result<Listing> {
+    parse_header_of(path, bytes, bytes.len())
+}
+
+/// The length of the JSON header that follows the first 8 bytes of a file (`head`, at
+/// least 8 bytes long, else an error).
+pub(crate) fn header_len(path: &Path, head: &[u8]) -> Result<usize> {
     let bad = |m: &str| Error::format(path, format!("not a valid safetensors file: {m}"));
-    if bytes.len() < 8 {
-        return Err(bad("shorter than the 8-byte header length"));
-    }
-    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap());
+    let first: [u8; 8] = head
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| bad("shorter than the 8-byte header length"))?;
+    let n = u64::from_le_bytes(first);
     if n > MAX_HEADER {
         return Err(bad(&format!("header length {n} is implausibly large")));
     }
-    let n = n as usize;
-    let header = bytes.get(8..8 + n).ok_or_else(|| {
+    Ok(n as usize)
+}
+
+/// Parse a safetensors header from the first bytes of a file of `file_len` bytes: `head`
+/// holds the 8-byte length and the JSON header (as far as the file has them), not
+/// necessarily the data (a remote file's header is fetched alone).
+pub(crate) fn parse_header_of(path: &Path, head: &[u8], file_len: usize) -> Result<Listing> {
+    let bad = |m: &str| Error::format(path, format!("not a valid safetensors file: {m}"));
+    let n = header_len(path, head)?;
+    let header = head.get(8..8 + n).ok_or_else(|| {
         bad(&format!(
             "header claims {n} bytes but the file has only {}",
-            bytes.len().saturating_sub(8)
+            file_len.saturating_sub(8)
         ))
     })?;
     let text = std::str::from_utf8(header).map_err(|_| bad("header is not UTF-8"))?;
@@ -106,10 +121,9 @@ pub(crate) fn parse_header(path: &Path, bytes: &[u8]) -> Result<Listing> {
                         t.dtype,
                         e - s
                     )),
-                    Some(_) if data_start.saturating_add(e) > bytes.len() => Some(format!(
-                        "data ends at byte {} but the file has {} bytes (truncated?)",
+                    Some(_) if data_start.saturating_add(e) > file_len => Some(format!(
+                        "data ends at byte {} but the file has {file_len} bytes (truncated?)",
                         data_start.saturating_add(e),
-                        bytes.len()
                     )),
                     Some(_) => None,
                 };

@@ -159,7 +159,12 @@ fn run<'py>(
     want_json: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let report = run_report(py, src, python, label, opts, progress, None)?;
-    report_to_dict(py, report, want_json)
+    let out = report_to_dict(py, report, want_json)?;
+    // Bytes fetched for a remote checkpoint (headers and the analysed tensors' ranges).
+    if let Some(n) = src.bytes_read() {
+        out.set_item("bytes_read", n)?;
+    }
+    Ok(out)
 }
 
 /// [`run`] as a [`Report`]; with `only`, just those layers (one share of a sharded run: the

@@ -317,6 +317,15 @@ impl TensorSource for Abortable<'_> {
             }
         }
     }
+    fn limit_block_cache(&self, bytes: usize) {
+        self.inner.limit_block_cache(bytes)
+    }
+    fn block_cache_bytes(&self, index: usize) -> usize {
+        self.inner.block_cache_bytes(index)
+    }
+    fn bytes_read(&self) -> Option<u64> {
+        self.inner.bytes_read()
+    }
     fn reads_blocks(&self, index: usize) -> bool {
         match self.python {
             // 2-D float tensors are sliced panel by panel from the fetched array.

@@ -149,6 +149,7 @@ pub struct Hooks<'a> {
 ///   262144 × 640 float32 matrix (bench/stream_memory_formats.py; estimate 49 MiB), a
 ///   chunked gzip `.weights.h5` peaks 47 MiB above the process's 10 MiB baseline, a
 ///   contiguous one 35, safetensors 27 (two panels, the estimate before, were 29 MiB);
+///   and what the reader holds to serve them (a remote tensor fetched whole);
 /// * read whole: the tensor as f64 and the reader's buffer of its stored bytes (an inflated
 ///   entry of a zip or HDF5 chunk, ≤ 8 bytes an element), the oriented matrices, the Gram
 ///   matrix and the eigen-solver's copy; an SVD (`--solver svd`, or a rank-deficient layer on
@@ -168,7 +169,8 @@ pub fn layer_memory(plan: &LayerPlan, opts: &Options, src: &dyn TensorSource) ->
         let panels = 4usize
             .saturating_mul(spectrum::GRAM_PANEL_ROWS.min(plan.n))
             .saturating_mul(plan.m);
-        return bytes(3usize.saturating_mul(m2).saturating_add(panels));
+        return bytes(3usize.saturating_mul(m2).saturating_add(panels))
+            .saturating_add(src.block_cache_bytes(plan.layer_id));
     }
     // Data, reader buffer, matrices; Gram and its copy; an SVD's copy and workspace.
     let mut elements = 3usize
@@ -342,6 +344,9 @@ pub fn analyze_source(
         todo.retain(|p| only.contains(&(p.layer_id, p.slice_id)));
     }
     let gate = MemoryGate::new(opts.max_memory.unwrap_or_else(memory::default_cap));
+    // A remote reader fetches a streamed tensor whole (one request, not one per panel) when
+    // its stored bytes take at most half the cap; the estimate above counts them.
+    src.limit_block_cache(gate.limit() / 2);
     let run_one = |p: &LayerPlan| -> LayerResult {
         if let Some(r) = hooks.done.get(&(p.layer_id, p.slice_id)) {
             return r.clone();

@@ -86,6 +86,13 @@ pub fn run(args: AnalyzeArgs) -> Result<ExitCode> {
     };
     let only = share.as_ref().map(|s| s.mine.clone());
     let report = progress::analyze(src.as_ref(), &source, &opts, done, only, Some(&record))?;
+    if let Some(n) = src.bytes_read() {
+        eprintln!(
+            "fetched {n} bytes ({:.1} MiB) from {source}: headers, index and the analysed \
+             tensors' byte ranges",
+            n as f64 / (1u64 << 20) as f64
+        );
+    }
 
     if let (Some(share), Some(part_path), Some(identity)) = (share, &args.part, identity) {
         // A share may hold no layer (more shares than layers): its part is still written, and

@@ -13,6 +13,8 @@ mod formats_agree;
 mod lora;
 mod oracle;
 mod phases;
+#[cfg(feature = "remote")]
+mod remote;
 mod smooth;
 mod streaming;
 mod tail_fits;
