@@ -23,7 +23,7 @@ mkdir -p "$out"
   for d in "$ckpts"/*/; do
     run="$(basename "$d")"
     [[ -f "$d/final.safetensors" && -f "$d/train.json" ]] || continue
-    python3 -c 'import json,sys; print(f"{sys.argv[1]},{json.load(open(sys.argv[2]))[\"test_acc\"]}")' \
+    python3 -c 'import json,sys; print(sys.argv[1] + "," + str(json.load(open(sys.argv[2]))["test_acc"]))' \
       "$ckpts/$run/final.safetensors" "$d/train.json"
   done
 } > "$out/accuracy.csv"
