@@ -351,11 +351,12 @@ fn a_503_is_retried_and_a_missing_shard_gives_error_rows_for_its_tensors_only() 
 
 #[test]
 fn panels_of_tensors_over_the_cache_limit_are_fetched_alone() {
-    // With an 8 MiB cap a tensor is fetched whole under 4 MiB; these two (4.6 MB each) are
-    // fetched panel by panel: row ranges of the tall one, one range per row of the wide one.
+    // With a 10 MiB cap a tensor is fetched whole under 5 MiB; these two (6.1 MB each, whose
+    // streamed estimate, 8.8 MB, fits the cap) are fetched panel by panel: row ranges of the
+    // tall one, one range per row of the wide one.
     let tensors: Vec<Tensor> = vec![
-        ("wide.weight", vec![128, 9000], random(128 * 9000, 7)),
-        ("tall.weight", vec![9000, 128], random(9000 * 128, 8)),
+        ("wide.weight", vec![128, 12000], random(128 * 12000, 7)),
+        ("tall.weight", vec![12000, 128], random(12000 * 128, 8)),
     ];
     let bytes = shard_bytes(&tensors);
     let dir = tmpdir("remote-panels");
@@ -364,7 +365,7 @@ fn panels_of_tensors_over_the_cache_limit_are_fetched_alone() {
     let server = Server::start();
     server.put("/bucket/model.safetensors", bytes.clone());
     let opts = Options {
-        max_memory: Some(8 << 20),
+        max_memory: Some(10 << 20),
         ..Options::default()
     };
     let local = run(formats::open(&local_path).unwrap().as_ref(), &opts);
@@ -375,8 +376,8 @@ fn panels_of_tensors_over_the_cache_limit_are_fetched_alone() {
     let want = bytes.len();
     assert_eq!(src.bytes_read(), Some(want as u64));
     assert_eq!(server.sent(), want);
-    // The header (2), the tall tensor's 5 row panels, the wide one's 128 rows × 5 panels.
-    assert_eq!(server.gets(), 2 + 5 + 128 * 5);
+    // The header (2), the tall tensor's 6 row panels, the wide one's 128 rows × 6 panels.
+    assert_eq!(server.gets(), 2 + 6 + 128 * 6);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
