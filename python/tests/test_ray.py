@@ -219,3 +219,13 @@ def test_a_share_is_the_command_lines_part_byte_for_byte(tmp_path):
     p0 = _native.analyze_share(str(EXAMPLE), 0, 2)
     merged = _native.merge_parts([p0, part.read_bytes()], ["python", str(part)])
     assert merged["native"].csv() == ws.Report(EXAMPLE).to_csv()
+
+
+def test_each_task_gets_its_share_of_the_node_memory(cluster):
+    # The fixture's node has 2 CPUs: a 1-CPU task's default cap is half of the local
+    # default (3/4 of MemAvailable, read here from /proc/meminfo independently).
+    cap = ray.get(ray.remote(num_cpus=1)(wsray._task_memory_cap).remote())
+    with open("/proc/meminfo") as f:
+        kb = next(int(line.split()[1]) for line in f if line.startswith("MemAvailable:"))
+    want = kb * 1024 * 0.75 / 2
+    assert cap is not None and abs(cap - want) < 0.1 * want, (cap, want)

@@ -58,10 +58,36 @@ def _run_share(
     """One share in a Ray worker: the part's JSON bytes (as ``analyze --shard --part``)."""
     if setup is not None:
         setup(index, count)
+    if options.get("max_memory") is None:
+        cap = _task_memory_cap()
+        if cap is not None:
+            options = {**options, "max_memory": cap}
     return bytes(_native.analyze_share(path, index, count, options, None, source))
 
 
 _remote_share = ray.remote(_run_share)
+
+
+def _task_memory_cap() -> int | None:
+    """This task's part of its node's memory: 3/4 of ``MemAvailable`` (the local default
+    cap) times the task's share of the node's CPUs. Without it every task on a node would
+    take 3/4 of the node's memory for itself, and several together could exhaust it. None
+    (the local default) where the node's memory or CPUs are unknown. Never changes a row
+    but the error rows of layers over the cap (the cap is not part of the options a merge
+    compares)."""
+    ctx = ray.get_runtime_context()
+    mine = ctx.get_assigned_resources().get("CPU", 0.0)
+    node = next((n for n in ray.nodes() if n.get("NodeID") == ctx.get_node_id()), None)
+    total = (node or {}).get("Resources", {}).get("CPU", 0.0)
+    try:
+        with open("/proc/meminfo") as f:
+            fields = dict(line.split(":", 1) for line in f if ":" in line)
+        available = int(fields["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return None
+    if mine <= 0 or total <= 0:
+        return None
+    return max(1 << 20, int(available * 0.75 * min(1.0, mine / total)))
 
 
 def _connect(address: str | None) -> None:
