@@ -71,6 +71,11 @@ struct Args {
     /// Do not train: re-analyse the checkpoints of an earlier run.
     #[arg(long)]
     analyze_only: bool,
+    /// Do not train or read checkpoints: redo the MP fit and the phase of every layer from the
+    /// eigenvalues saved in OUT/esds.json (after a change to the classifier), keeping the rest
+    /// of OUT/results.json.
+    #[arg(long, conflicts_with = "analyze_only")]
+    from_esds: bool,
     /// Only time training steps for each batch size (steps/s, s/epoch) and exit.
     #[arg(long)]
     timing: bool,
@@ -119,6 +124,10 @@ struct LayerRow {
     bulk_ks: Option<f64>,
     phase: Option<String>,
     phase_reason: Option<String>,
+    #[serde(default)]
+    phase_confidence: Option<f64>,
+    #[serde(default)]
+    phase_runner_up: Option<String>,
     matrix_rank: Option<usize>,
     zero_mass: Option<f64>,
     entropy: Option<f64>,
@@ -130,6 +139,26 @@ struct RunResult {
     #[serde(flatten)]
     train: TrainResult,
     layers: Vec<LayerRow>,
+    /// The eigenvalues behind `layers`, written to esds.json rather than results.json.
+    #[serde(skip)]
+    esds: Vec<LayerEsd>,
+}
+
+/// One layer's ESD: the eigenvalues of X = WᵀW/N (Eqn. 8) as weightscope computed them, with
+/// N ≥ M. Everything the MP fit and the phase read, so the phases can be redone without the
+/// checkpoints (`--from-esds`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct LayerEsd {
+    layer: String,
+    n: usize,
+    m: usize,
+    evals: Vec<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RunEsds {
+    name: String,
+    layers: Vec<LayerEsd>,
 }
 
 struct RunSpec {
@@ -178,6 +207,9 @@ fn main() -> Result<()> {
     let dev = Device::Cpu;
     let specs = run_specs(&args)?;
 
+    if args.from_esds {
+        return from_esds(&args, started);
+    }
     if args.analyze_only {
         let mut results = Vec::new();
         for spec in &specs {
@@ -336,6 +368,7 @@ fn analyze_run(args: &Args, train: TrainResult, ckpt: &Path) -> Result<RunResult
     let esd_dir = args.out.join("esd");
     std::fs::create_dir_all(&esd_dir).with_context(|| format!("{}", esd_dir.display()))?;
     let mut layers = Vec::new();
+    let mut esds = Vec::new();
     for (i, r) in report.layers.iter().enumerate() {
         let layer = r.longname.trim_end_matches(".weight").to_string();
         // The ESD with its MP fit (Figs. 30–31) for the hidden layers; fc3 (10 eigenvalues)
@@ -360,13 +393,98 @@ fn analyze_run(args: &Args, train: TrainResult, ckpt: &Path) -> Result<RunResult
             bulk_ks: r.mp.as_ref().map(|m| m.bulk_ks),
             phase: r.phase.as_ref().map(|p| p.phase.as_str().to_string()),
             phase_reason: r.phase.as_ref().map(|p| p.reason.clone()),
+            phase_confidence: r.phase.as_ref().map(|p| p.confidence),
+            phase_runner_up: r
+                .phase
+                .as_ref()
+                .and_then(|p| p.runner_up)
+                .map(|p| p.as_str().to_string()),
             matrix_rank: r.matrix_rank,
             zero_mass: r.zero_mass,
             entropy: r.entropy,
             esd_png,
         });
+        if let Some(evals) = &r.esd {
+            esds.push(LayerEsd {
+                layer: layers.last().expect("just pushed").layer.clone(),
+                n: r.n,
+                m: r.m,
+                evals: evals.clone(),
+            });
+        }
     }
-    Ok(RunResult { train, layers })
+    Ok(RunResult {
+        train,
+        layers,
+        esds,
+    })
+}
+
+/// Redo the MP fit (Eqns. 8–9) and the phase of `row` from its saved eigenvalues, exactly as
+/// `weightscope::analyze` does with `mp_fit` and `phase` on (same estimator, same evidence).
+fn reclassify(row: &mut LayerRow, esd: &LayerEsd) {
+    use weightscope::diagnose::phase;
+    use weightscope::fit::marchenko_pastur::fit_marchenko_pastur;
+    let q = esd.n as f64 / esd.m as f64;
+    let mp = fit_marchenko_pastur(
+        &esd.evals,
+        q,
+        esd.m,
+        weightscope::Options::default().mp_method,
+    );
+    row.mp_softrank = mp.as_ref().map(|m| m.mp_softrank);
+    row.num_spikes = mp.as_ref().map(|m| m.num_spikes);
+    row.num_bleeding_out = mp.as_ref().map(|m| m.num_bleeding_out);
+    row.bulk_ks = mp.as_ref().map(|m| m.bulk_ks);
+    let call = mp
+        .as_ref()
+        .map(|mp| phase::classify(&phase::evidence(&esd.evals, mp)));
+    row.phase = call.as_ref().map(|c| c.phase.as_str().to_string());
+    row.phase_reason = call.as_ref().map(|c| c.reason.clone());
+    row.phase_confidence = call.as_ref().map(|c| c.confidence);
+    row.phase_runner_up = call
+        .as_ref()
+        .and_then(|c| c.runner_up)
+        .map(|p| p.as_str().to_string());
+}
+
+fn from_esds(args: &Args, started: Instant) -> Result<()> {
+    let read = |name: &str| -> Result<serde_json::Value> {
+        let p = args.out.join(name);
+        let s = std::fs::read_to_string(&p)
+            .with_context(|| format!("--from-esds: cannot read {}", p.display()))?;
+        serde_json::from_str(&s).with_context(|| format!("--from-esds: {}", p.display()))
+    };
+    let mut runs: Vec<RunResult> = serde_json::from_value(read("results.json")?["runs"].take())
+        .context("--from-esds: results.json runs")?;
+    let saved: Vec<RunEsds> = serde_json::from_value(read("esds.json")?["runs"].take())
+        .context("--from-esds: esds.json runs")?;
+    for run in &mut runs {
+        let Some(s) = saved.iter().find(|s| s.name == run.train.name) else {
+            bail!("--from-esds: esds.json has no run {}", run.train.name);
+        };
+        for row in &mut run.layers {
+            let Some(esd) = s.layers.iter().find(|e| e.layer == row.layer) else {
+                bail!(
+                    "--from-esds: esds.json has no {} of run {}",
+                    row.layer,
+                    run.train.name
+                );
+            };
+            reclassify(row, esd);
+        }
+        run.esds = s.layers.clone();
+    }
+    write_results(args, &runs, started.elapsed().as_secs_f64())
+}
+
+/// The phase, with its confidence and runner-up when the evidence lies between two phases.
+fn phase_cell(l: &LayerRow) -> String {
+    match (&l.phase, l.phase_confidence, &l.phase_runner_up) {
+        (None, ..) => "–".into(),
+        (Some(p), Some(c), Some(r)) => format!("{p} ({c:.2}; or {r})"),
+        (Some(p), ..) => p.clone(),
+    }
 }
 
 fn f(x: Option<f64>, prec: usize) -> String {
@@ -386,12 +504,26 @@ fn write_results(args: &Args, results: &[RunResult], seconds: f64) -> Result<()>
         out.join("results.json"),
         serde_json::to_string_pretty(&json)?,
     )?;
+    // serde_json writes f64 by the shortest round-trip form, so the eigenvalues read back are
+    // bit for bit the ones the phases were computed from.
+    let esds: Vec<RunEsds> = results
+        .iter()
+        .map(|r| RunEsds {
+            name: r.train.name.clone(),
+            layers: r.esds.clone(),
+        })
+        .collect();
+    std::fs::write(
+        out.join("esds.json"),
+        serde_json::to_string(&serde_json::json!({ "runs": esds }))?,
+    )?;
 
     // CSV: one row per (run, layer).
     let mut csv = String::from(
         "run,batch_size,weight_decay,lr,epochs,train_examples,steps,diverged,train_acc,test_acc,\
          train_loss,test_loss,train_seconds,layer,N,M,stable_rank,mp_softrank,alpha,lambda_max,\
-         num_spikes,num_bleeding_out,bulk_ks,phase,matrix_rank,zero_mass,entropy\n",
+         num_spikes,num_bleeding_out,bulk_ks,phase,phase_confidence,phase_runner_up,matrix_rank,\
+         zero_mass,entropy\n",
     );
     for r in results {
         let t = &r.train;
@@ -400,7 +532,7 @@ fn write_results(args: &Args, results: &[RunResult], seconds: f64) -> Result<()>
             let u = |x: Option<usize>| x.map_or(String::new(), |v| v.to_string());
             writeln!(
                 csv,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{:.1},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{:.1},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 t.name,
                 t.batch_size,
                 t.weight_decay,
@@ -425,6 +557,8 @@ fn write_results(args: &Args, results: &[RunResult], seconds: f64) -> Result<()>
                 u(l.num_bleeding_out),
                 o(l.bulk_ks),
                 l.phase.clone().unwrap_or_default(),
+                o(l.phase_confidence),
+                l.phase_runner_up.clone().unwrap_or_default(),
                 u(l.matrix_rank),
                 o(l.zero_mass),
                 o(l.entropy),
@@ -509,7 +643,7 @@ fn write_results(args: &Args, results: &[RunResult], seconds: f64) -> Result<()>
                 l.num_spikes.map_or("–".into(), |v| v.to_string()),
                 l.num_bleeding_out.map_or("–".into(), |v| v.to_string()),
                 f(l.bulk_ks, 3),
-                l.phase.as_deref().unwrap_or("–"),
+                phase_cell(l),
                 l.matrix_rank.map_or("–".into(), |v| v.to_string()),
                 f(l.zero_mass, 3),
             )?;
@@ -533,4 +667,69 @@ fn write_results(args: &Args, results: &[RunResult], seconds: f64) -> Result<()>
     }
     std::fs::write(out.join("results.md"), md)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Phases redone from esds.json equal the ones `weightscope::analyze` gave on the
+    /// checkpoint, and esds.json holds the eigenvalues bit for bit.
+    #[test]
+    fn phases_from_saved_esds_equal_the_analysis() {
+        let dev = Device::Cpu;
+        let dir = std::env::temp_dir().join(format!("bse-esds-{}", std::process::id()));
+        let out = dir.join("out");
+        std::fs::create_dir_all(&dir).unwrap();
+        let ckpt = dir.join("final.safetensors");
+        Mlp::new(&[300, 200, 150, 10], 3, &dev)
+            .unwrap()
+            .save(&ckpt)
+            .unwrap();
+        let args = Args::parse_from(["x", "--out", out.to_str().unwrap()]);
+        let train = TrainResult {
+            name: "b7".into(),
+            batch_size: 7,
+            lr: 0.01,
+            momentum: 0.9,
+            weight_decay: 0.0,
+            epochs: 0,
+            train_examples: 0,
+            seed: 3,
+            steps: 0,
+            diverged: false,
+            train_acc: 0.0,
+            train_loss: 0.0,
+            test_acc: 0.0,
+            test_loss: 0.0,
+            seconds: 0.0,
+            log: vec![],
+        };
+        let analysed = analyze_run(&args, train, &ckpt).unwrap();
+        assert_eq!(analysed.esds.len(), 3);
+        assert_eq!(analysed.esds[0].n, 300);
+        assert_eq!(analysed.esds[0].m, 200);
+        assert!(analysed.layers.iter().all(|l| l.phase.is_some()));
+        write_results(&args, std::slice::from_ref(&analysed), 0.0).unwrap();
+
+        from_esds(&args, Instant::now()).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap())
+                .unwrap();
+        let redone: Vec<RunResult> = serde_json::from_value(json["runs"].clone()).unwrap();
+        let saved: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("esds.json")).unwrap()).unwrap();
+        let saved: Vec<RunEsds> = serde_json::from_value(saved["runs"].clone()).unwrap();
+        assert_eq!(saved[0].layers, analysed.esds);
+        for (a, b) in analysed.layers.iter().zip(&redone[0].layers) {
+            assert_eq!(a.phase, b.phase, "{}", a.layer);
+            assert_eq!(a.phase_reason, b.phase_reason, "{}", a.layer);
+            assert_eq!(a.phase_confidence, b.phase_confidence, "{}", a.layer);
+            assert_eq!(a.phase_runner_up, b.phase_runner_up, "{}", a.layer);
+            assert_eq!(a.mp_softrank, b.mp_softrank, "{}", a.layer);
+            assert_eq!(a.num_spikes, b.num_spikes, "{}", a.layer);
+            assert_eq!(a.bulk_ks, b.bulk_ks, "{}", a.layer);
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }
