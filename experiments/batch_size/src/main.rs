@@ -478,6 +478,30 @@ fn from_esds(args: &Args, started: Instant) -> Result<()> {
     write_results(args, &runs, started.elapsed().as_secs_f64())
 }
 
+/// The phases of `layer` in the runs without L2, from the largest batch to the smallest, and
+/// whether each is the same as or later than the one before in the 5+1 order of Table 7.
+fn phase_walk(results: &[RunResult], layer: &str) -> Option<(Vec<String>, bool)> {
+    use weightscope::diagnose::phase::Phase;
+    let mut runs: Vec<(usize, Phase)> = results
+        .iter()
+        .filter(|r| r.train.weight_decay == 0.0)
+        .filter_map(|r| {
+            let l = r.layers.iter().find(|l| l.layer == layer)?;
+            Some((r.train.batch_size, Phase::parse(l.phase.as_deref()?)?))
+        })
+        .collect();
+    if runs.len() < 2 {
+        return None;
+    }
+    runs.sort_by_key(|r| std::cmp::Reverse(r.0));
+    let ordered = runs.windows(2).all(|w| w[0].1 <= w[1].1);
+    let walk = runs
+        .iter()
+        .map(|(b, p)| format!("{} (b{b})", p.as_str()))
+        .collect();
+    Some((walk, ordered))
+}
+
 /// The phase, with its confidence and runner-up when the evidence lies between two phases.
 fn phase_cell(l: &LayerRow) -> String {
     match (&l.phase, l.phase_confidence, &l.phase_runner_up) {
@@ -648,6 +672,15 @@ fn write_results(args: &Args, results: &[RunResult], seconds: f64) -> Result<()>
                 f(l.zero_mass, 3),
             )?;
         }
+        if let Some((walk, ordered)) = phase_walk(results, name) {
+            writeln!(
+                md,
+                "\nPhases as the batch shrinks (runs without L2): {}. In the paper's order \
+                 (§7, Table 7: each phase the same as or later than the one before): **{}**.",
+                walk.join(" → "),
+                if ordered { "yes" } else { "no" }
+            )?;
+        }
     }
     writeln!(
         md,
@@ -672,6 +705,52 @@ fn write_results(args: &Args, results: &[RunResult], seconds: f64) -> Result<()>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn run_with(batch: usize, wd: f64, phase: &str) -> RunResult {
+        let mut r: RunResult = serde_json::from_value(serde_json::json!({
+            "name": format!("b{batch}"), "batch_size": batch, "lr": 0.01, "momentum": 0.9,
+            "weight_decay": wd, "epochs": 1, "train_examples": 1, "seed": 0, "steps": 1,
+            "diverged": false, "train_acc": 0.0, "train_loss": 0.0, "test_acc": 0.0,
+            "test_loss": 0.0, "seconds": 0.0, "log": [], "layers": []
+        }))
+        .unwrap();
+        r.layers.push(
+            serde_json::from_value(serde_json::json!({
+                "layer": "fc1", "shape": [2, 2], "phase": phase
+            }))
+            .unwrap(),
+        );
+        r
+    }
+
+    #[test]
+    fn phase_walk_follows_table_7() {
+        // Listed out of order on purpose: the walk sorts by batch, largest first.
+        let runs = vec![
+            run_with(8, 0.0, "Heavy-Tailed"),
+            run_with(500, 0.0, "Bleeding-out"),
+            run_with(32, 0.0, "Bulk-decay"),
+            run_with(100, 0.0, "Bulk-decay"),
+            run_with(32, 0.05, "Random-like"), // an L2 run: not part of the walk
+        ];
+        let (walk, ordered) = phase_walk(&runs, "fc1").unwrap();
+        assert_eq!(
+            walk,
+            [
+                "Bleeding-out (b500)",
+                "Bulk-decay (b100)",
+                "Bulk-decay (b32)",
+                "Heavy-Tailed (b8)"
+            ]
+        );
+        assert!(ordered);
+        let back = vec![
+            run_with(100, 0.0, "Bulk+Spikes"),
+            run_with(8, 0.0, "Bleeding-out"),
+        ];
+        assert!(!phase_walk(&back, "fc1").unwrap().1);
+        assert!(phase_walk(&back, "fc2").is_none());
+    }
 
     /// Phases redone from esds.json equal the ones `weightscope::analyze` gave on the
     /// checkpoint, and esds.json holds the eigenvalues bit for bit.
