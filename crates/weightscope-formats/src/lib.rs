@@ -139,12 +139,36 @@ pub trait TensorSource: Send + Sync {
     fn block_cache_bytes(&self, _index: usize) -> usize {
         0
     }
-    /// Bytes fetched so far, for a checkpoint read over the network (headers, indexes and
-    /// tensor data); `None` for local files.
+    /// Bytes fetched so far, for a checkpoint read over the network (headers, indexes,
+    /// config.json and tensor data); `None` for local files.
     fn bytes_read(&self) -> Option<u64> {
         None
     }
+    /// The text of the model's Hugging Face `config.json`, read for the attention head layout
+    /// of fused projections: the file beside the first file read (or in the folder read); a
+    /// remote checkpoint fetches the one beside it. `None` when there is none, it is not
+    /// text, or it is over [`MAX_CONFIG_BYTES`].
+    fn model_config_text(&self) -> Option<String> {
+        let first = self.files().into_iter().next()?;
+        let dir = if first.is_dir() {
+            first
+        } else {
+            first.parent()?.to_path_buf()
+        };
+        let file = std::fs::File::open(dir.join("config.json")).ok()?;
+        let len = file.metadata().ok()?.len();
+        if !file.metadata().ok()?.is_file() || len > MAX_CONFIG_BYTES as u64 {
+            return None;
+        }
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::Read::take(file, len), &mut text).ok()?;
+        Some(text)
+    }
 }
+
+/// The largest `config.json` read: real ones are a few KB (a multimodal model's, with its
+/// vision and text configs, tens of KB), so a bigger file is not a model config.
+pub const MAX_CONFIG_BYTES: usize = 1 << 20;
 
 /// Whether `path` names a remote checkpoint (`http://`, `https://` or `s3://`) rather
 /// than a file.

@@ -17,6 +17,10 @@
 //! memory); a larger one is fetched panel by panel (rows as one range, columns as one range
 //! per row, which `object_store` coalesces).
 //!
+//! The `config.json` beside the checkpoint is fetched too (the head layout of fused Q,K,V
+//! projections, as a local folder's is read). Requests to the Hugging Face hub carry the
+//! user's token (`hub_token`), for gated and private models.
+//!
 //! Transient errors (5xx, timeouts, dropped connections, a connection silent for 60 s) are
 //! retried with exponential backoff by `object_store`'s default `RetryConfig` (10 retries
 //! within 3 minutes); a request may last an hour (a large tensor on a slow link); any other
@@ -29,7 +33,7 @@
 use crate::convert::{decode_le, elem_size};
 use crate::folder::{inside_folder, parse_index, FailedPart, MultiSource};
 use crate::identity::FileIdentity;
-use crate::{gguf, safetensors, DType, Error, Result, TensorInfo, TensorSource};
+use crate::{gguf, safetensors, DType, Error, Result, TensorInfo, TensorSource, MAX_CONFIG_BYTES};
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::http::HttpBuilder;
 use object_store::path::Path as ObjectPath;
@@ -86,8 +90,53 @@ fn client_options() -> ClientOptions {
         .with_read_timeout(Duration::from_secs(60))
 }
 
+/// The environment, as [`Object::connect_with`] reads it (a parameter so that tests need
+/// not change the process's environment).
+type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+fn process_env(key: &str) -> Option<String> {
+    std::env::var(key).ok()
+}
+
+/// The Hugging Face hub: the origin of `HF_ENDPOINT` (as `huggingface_hub` reads it), by
+/// default https://huggingface.co.
+fn hub_origin(env: Env) -> Option<url::Origin> {
+    let endpoint = env("HF_ENDPOINT").filter(|e| !e.trim().is_empty());
+    let endpoint = endpoint.as_deref().unwrap_or("https://huggingface.co");
+    url::Url::parse(endpoint.trim()).ok().map(|u| u.origin())
+}
+
+/// The token for a request to `url`, found where `huggingface_hub` looks (`HF_TOKEN`, else
+/// the file `HF_TOKEN_PATH`, else `token` in `HF_HOME`, by default ~/.cache/huggingface),
+/// for gated and private models. It goes to the hub's own origin only: the hub answers a
+/// file with a redirect to a signed CDN URL, and the HTTP client drops the Authorization
+/// header on a redirect to another host.
+fn hub_token(url: &url::Url, env: Env) -> Option<String> {
+    if hub_origin(env)? != url.origin() {
+        return None;
+    }
+    let nonempty = |s: String| Some(s.trim().to_string()).filter(|t| !t.is_empty());
+    if let Some(t) = env("HF_TOKEN").and_then(nonempty) {
+        return Some(t);
+    }
+    let file = env("HF_TOKEN_PATH")
+        .map(PathBuf::from)
+        .or_else(|| env("HF_HOME").map(|h| PathBuf::from(h).join("token")))
+        .or_else(|| env("XDG_CACHE_HOME").map(|c| PathBuf::from(c).join("huggingface/token")))
+        .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".cache/huggingface/token")))?;
+    // A token is tens of bytes; read no more than a few KB of whatever the file is.
+    let mut text = String::new();
+    let f = std::fs::File::open(file).ok()?;
+    std::io::Read::read_to_string(&mut std::io::Read::take(f, 4096), &mut text).ok()?;
+    nonempty(text)
+}
+
 impl Object {
     fn connect(url: &str, read: Arc<AtomicU64>) -> Result<Object> {
+        Object::connect_with(url, read, &process_env)
+    }
+
+    fn connect_with(url: &str, read: Arc<AtomicU64>, env: Env) -> Result<Object> {
         let bad = |m: String| Error::format(Path::new(url), m);
         let parsed = url::Url::parse(url).map_err(|e| bad(format!("not a valid URL ({e})")))?;
         let path = ObjectPath::from_url_path(parsed.path())
@@ -115,7 +164,21 @@ impl Object {
             }
             scheme @ ("http" | "https") => {
                 let origin = parsed.origin().ascii_serialization();
-                let options = client_options().with_allow_http(scheme == "http");
+                let mut options = client_options().with_allow_http(scheme == "http");
+                if let Some(token) = hub_token(&parsed, env) {
+                    let mut value = http::HeaderValue::from_str(&format!("Bearer {token}"))
+                        .map_err(|_| {
+                            bad(
+                                "the Hugging Face token (HF_TOKEN or its file) is not a valid \
+                                 HTTP header value"
+                                    .into(),
+                            )
+                        })?;
+                    value.set_sensitive(true);
+                    let mut headers = http::HeaderMap::new();
+                    headers.insert(http::header::AUTHORIZATION, value);
+                    options = options.with_default_headers(headers);
+                }
                 Arc::new(
                     HttpBuilder::new()
                         .with_url(origin)
@@ -195,10 +258,19 @@ impl Object {
     }
 }
 
-/// The message of a failed open: a missing object said plainly.
+/// The message of a failed open: a missing object said plainly, and a refusal with what
+/// to do about it.
 fn open_error(e: &object_store::Error) -> String {
     match e {
         object_store::Error::NotFound { .. } => format!("not found ({e})"),
+        object_store::Error::Unauthenticated { .. }
+        | object_store::Error::PermissionDenied { .. } => {
+            format!(
+                "access denied ({e}): a gated or private Hugging Face model needs a token \
+                 (HF_TOKEN, or `hf auth login`), and the model's terms accepted on the hub; \
+                 S3 needs credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)"
+            )
+        }
         _ => e.to_string(),
     }
 }
@@ -472,6 +544,8 @@ impl TensorSource for RemoteFile {
 struct RemoteCheckpoint {
     inner: Box<dyn TensorSource>,
     read: Arc<AtomicU64>,
+    /// The `config.json` beside the checkpoint, if the server has one.
+    config: Option<String>,
 }
 
 impl TensorSource for RemoteCheckpoint {
@@ -507,13 +581,26 @@ impl TensorSource for RemoteCheckpoint {
     fn bytes_read(&self) -> Option<u64> {
         Some(self.read.load(Ordering::Relaxed))
     }
+    fn model_config_text(&self) -> Option<String> {
+        self.config.clone()
+    }
 }
 
 /// Open a remote checkpoint (see the module doc).
 pub fn open_url(url: &str) -> Result<Box<dyn TensorSource>> {
     let read = Arc::new(AtomicU64::new(0));
     let inner = open_inner(url, &read)?;
-    Ok(Box::new(RemoteCheckpoint { inner, read }))
+    // The head layout of fused Q,K,V projections is in the config.json beside the weights,
+    // as in a local folder (and on the hub). Without one (or if it cannot be fetched) the
+    // plan says "no config.json", as locally.
+    let bare = url.split(['?', '#']).next().unwrap_or(url);
+    let base = &bare[..bare.rfind('/').map_or(0, |i| i + 1)];
+    let config = fetch_whole(&format!("{base}config.json"), &read, MAX_CONFIG_BYTES).ok();
+    Ok(Box::new(RemoteCheckpoint {
+        inner,
+        read,
+        config,
+    }))
 }
 
 fn open_inner(url: &str, read: &Arc<AtomicU64>) -> Result<Box<dyn TensorSource>> {
@@ -521,7 +608,7 @@ fn open_inner(url: &str, read: &Arc<AtomicU64>) -> Result<Box<dyn TensorSource>>
     if bare.ends_with('/') {
         // A folder: its index, else its model.safetensors.
         let index_url = format!("{bare}model.safetensors.index.json");
-        return match fetch_whole(&index_url, read) {
+        return match fetch_whole(&index_url, read, MAX_INDEX_BYTES) {
             Ok(text) => open_indexed(&index_url, &text, read),
             Err(FetchError::NotFound(_)) => Ok(Box::new(RemoteFile::open(
                 &format!("{bare}model.safetensors"),
@@ -531,7 +618,7 @@ fn open_inner(url: &str, read: &Arc<AtomicU64>) -> Result<Box<dyn TensorSource>>
         };
     }
     if bare.to_ascii_lowercase().ends_with(".index.json") {
-        let text = fetch_whole(bare, read).map_err(FetchError::into_error)?;
+        let text = fetch_whole(bare, read, MAX_INDEX_BYTES).map_err(FetchError::into_error)?;
         return open_indexed(bare, &text, read);
     }
     Ok(Box::new(RemoteFile::open(url, read.clone())?))
@@ -550,8 +637,15 @@ impl FetchError {
     }
 }
 
-/// A whole (small) object as text: an index.
-fn fetch_whole(url: &str, read: &Arc<AtomicU64>) -> std::result::Result<String, FetchError> {
+/// The largest index fetched: the hub's biggest are a few MB.
+const MAX_INDEX_BYTES: usize = 100_000_000;
+
+/// A whole (small) object as text: an index or a config.json, refused over `limit` bytes.
+fn fetch_whole(
+    url: &str,
+    read: &Arc<AtomicU64>,
+    limit: usize,
+) -> std::result::Result<String, FetchError> {
     let object = Object::connect(url, read.clone()).map_err(FetchError::Other)?;
     let file = object.file();
     let meta = object.meta().map_err(|e| {
@@ -563,13 +657,17 @@ fn fetch_whole(url: &str, read: &Arc<AtomicU64>) -> std::result::Result<String, 
     })?;
     let size = usize::try_from(meta.size)
         .ok()
-        .filter(|&s| s <= 100_000_000)
-        .ok_or_else(|| FetchError::Other(Error::format(&file, "an index over 100 MB: refused")))?;
+        .filter(|&s| s <= limit)
+        .ok_or_else(|| {
+            FetchError::Other(Error::format(
+                &file,
+                format!("over {limit} bytes ({}): refused", meta.size),
+            ))
+        })?;
     let bytes = object
         .get(0..size)
         .map_err(|m| FetchError::Other(Error::format(&file, m)))?;
-    String::from_utf8(bytes)
-        .map_err(|_| FetchError::Other(Error::format(&file, "the index is not UTF-8 text")))
+    String::from_utf8(bytes).map_err(|_| FetchError::Other(Error::format(&file, "not UTF-8 text")))
 }
 
 /// The shards of an index fetched from `index_url`, each beside it.
@@ -666,4 +764,201 @@ pub(crate) fn file_identity(url: &str, head: u64, tail: u64) -> Result<FileIdent
             .map_or(0, |n| n.max(0) as u128),
         sha256: digest.iter().map(|b| format!("{b:02x}")).collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+
+    /// What a loopback server saw: each request's method, path and Authorization header.
+    type Seen = Arc<Mutex<Vec<(String, String, Option<String>)>>>;
+
+    /// An HTTP/1.1 server on 127.0.0.1 that answers every path with `answer(method, path,
+    /// range)` → (status line, extra headers, body), and records what it was asked.
+    fn server(
+        answer: impl Fn(&str, &str, Option<(usize, usize)>) -> (String, String, Vec<u8>)
+            + Send
+            + Sync
+            + 'static,
+    ) -> (String, Seen) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let origin = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+        let seen: Seen = Arc::default();
+        let (s, answer) = (seen.clone(), Arc::new(answer));
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let (s, answer) = (s.clone(), answer.clone());
+                std::thread::spawn(move || -> std::io::Result<()> {
+                    let mut reader = BufReader::new(conn.try_clone()?);
+                    let mut line = String::new();
+                    reader.read_line(&mut line)?;
+                    let mut words = line.split_whitespace().map(str::to_string);
+                    let (method, path) = (
+                        words.next().unwrap_or_default(),
+                        words.next().unwrap_or_default(),
+                    );
+                    let (mut auth, mut range) = (None, None);
+                    loop {
+                        let mut h = String::new();
+                        if reader.read_line(&mut h)? == 0 || h.trim().is_empty() {
+                            break;
+                        }
+                        let (k, v) = h.split_once(':').unwrap_or((&h, ""));
+                        if k.eq_ignore_ascii_case("authorization") {
+                            auth = Some(v.trim().to_string());
+                        }
+                        if k.eq_ignore_ascii_case("range") {
+                            let (a, b) = v
+                                .trim()
+                                .trim_start_matches("bytes=")
+                                .split_once('-')
+                                .unwrap();
+                            range = Some((a.parse().unwrap(), b.parse().unwrap()));
+                        }
+                    }
+                    s.lock().unwrap().push((method.clone(), path.clone(), auth));
+                    let (status, headers, body) = answer(&method, &path, range);
+                    let mut out = conn;
+                    write!(
+                        out,
+                        "HTTP/1.1 {status}\r\nContent-Length: {}\r\n{headers}Connection: close\r\n\r\n",
+                        body.len()
+                    )?;
+                    if method != "HEAD" {
+                        out.write_all(&body)?;
+                    }
+                    out.flush()
+                });
+            }
+        });
+        (origin, seen)
+    }
+
+    /// A file server for `bytes` at every path, with byte ranges.
+    fn file_server(bytes: Vec<u8>) -> (String, Seen) {
+        server(move |method, _, range| {
+            let n = bytes.len();
+            match (method, range) {
+                ("HEAD", _) => ("200 OK".into(), String::new(), bytes.clone()),
+                (_, Some((a, b))) => {
+                    let b = b.min(n - 1);
+                    let h = format!("Content-Range: bytes {a}-{b}/{n}\r\n");
+                    ("206 Partial Content".into(), h, bytes[a..=b].to_vec())
+                }
+                _ => ("200 OK".into(), String::new(), bytes.clone()),
+            }
+        })
+    }
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn the_token_goes_to_the_hub_only_and_not_across_its_redirect() {
+        let data: Vec<u8> = (0..=255u8).cycle().take(5000).collect();
+        let (cdn, cdn_seen) = file_server(data.clone());
+        // The hub answers with a redirect to the CDN, as huggingface.co does for LFS files.
+        let target = cdn.clone();
+        let (hub, hub_seen) = server(move |_, path, _| {
+            let h = format!("Location: {target}{path}?signed=1\r\n");
+            ("302 Found".into(), h, Vec::new())
+        });
+        let env = env_of(&[("HF_ENDPOINT", &hub), ("HF_TOKEN", " hf_secret \n")]);
+        let url = format!("{hub}/org/gated/resolve/main/model.safetensors");
+        let object = Object::connect_with(&url, Arc::default(), &env).unwrap();
+        assert_eq!(object.meta().unwrap().size, 5000);
+        assert_eq!(object.get(100..300).unwrap(), data[100..300]);
+        let hub_seen = hub_seen.lock().unwrap().clone();
+        assert_eq!(hub_seen.len(), 2, "{hub_seen:?}");
+        for (_, path, auth) in &hub_seen {
+            assert_eq!(path, "/org/gated/resolve/main/model.safetensors");
+            assert_eq!(auth.as_deref(), Some("Bearer hf_secret"));
+        }
+        {
+            let cdn_seen = cdn_seen.lock().unwrap();
+            assert_eq!(cdn_seen.len(), 2, "{cdn_seen:?}");
+            for (_, path, auth) in cdn_seen.iter() {
+                assert_eq!(path, "/org/gated/resolve/main/model.safetensors?signed=1");
+                assert_eq!(
+                    auth, &None,
+                    "the token followed the redirect to another host"
+                );
+            }
+        }
+
+        // A URL of another origin than HF_ENDPOINT's (here the CDN's) never gets it.
+        let other =
+            Object::connect_with(&format!("{cdn}/x.safetensors"), Arc::default(), &env).unwrap();
+        assert_eq!(other.get(0..10).unwrap(), data[0..10]);
+        let cdn_seen = cdn_seen.lock().unwrap();
+        assert_eq!(cdn_seen.len(), 3);
+        assert_eq!(cdn_seen[2].2, None);
+    }
+
+    #[test]
+    fn the_token_is_found_where_huggingface_hub_looks() {
+        let dir = std::env::temp_dir().join(format!("ws-hf-token-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("hf")).unwrap();
+        std::fs::write(dir.join("hf/token"), "hf_from_file\n").unwrap();
+        std::fs::write(dir.join("other"), "hf_from_path").unwrap();
+        let hub = url::Url::parse("https://huggingface.co/org/m/resolve/main/a.gguf").unwrap();
+        let home = dir.join("hf").display().to_string();
+        let path = dir.join("other").display().to_string();
+        // HF_TOKEN first, then HF_TOKEN_PATH, then HF_HOME/token.
+        let all = env_of(&[
+            ("HF_TOKEN", "hf_env"),
+            ("HF_TOKEN_PATH", &path),
+            ("HF_HOME", &home),
+        ]);
+        assert_eq!(hub_token(&hub, &all).as_deref(), Some("hf_env"));
+        let file = env_of(&[("HF_TOKEN_PATH", &path), ("HF_HOME", &home)]);
+        assert_eq!(hub_token(&hub, &file).as_deref(), Some("hf_from_path"));
+        let home_only = env_of(&[("HF_TOKEN", "  "), ("HF_HOME", &home)]);
+        assert_eq!(hub_token(&hub, &home_only).as_deref(), Some("hf_from_file"));
+        assert_eq!(
+            hub_token(&hub, &env_of(&[("HF_HOME", "/nonexistent")])),
+            None
+        );
+        // Not the hub: no token, whatever the environment holds.
+        for other in [
+            "https://example.com/org/m/resolve/main/a.gguf",
+            "http://huggingface.co/org/m/a.gguf",
+            "https://cdn-lfs.huggingface.co/x",
+        ] {
+            assert_eq!(
+                hub_token(&url::Url::parse(other).unwrap(), &all),
+                None,
+                "{other}"
+            );
+        }
+        // HF_ENDPOINT moves the hub (a mirror), trailing slash or not.
+        let mirror = env_of(&[
+            ("HF_ENDPOINT", "https://hf-mirror.example/"),
+            ("HF_TOKEN", "t"),
+        ]);
+        let at_mirror = url::Url::parse("https://hf-mirror.example/org/m/a.gguf").unwrap();
+        assert_eq!(hub_token(&at_mirror, &mirror).as_deref(), Some("t"));
+        assert_eq!(hub_token(&hub, &mirror), None);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_refused_request_says_what_is_needed() {
+        let (hub, _) = server(|_, _, _| ("401 Unauthorized".into(), String::new(), Vec::new()));
+        let url = format!("{hub}/org/gated/resolve/main/model.safetensors");
+        let err = RemoteFile::open(&url, Arc::default())
+            .err()
+            .expect("refused");
+        let msg = err.to_string();
+        assert!(msg.contains(&url), "{msg}");
+        assert!(msg.contains("HF_TOKEN"), "{msg}");
+        assert!(msg.contains("access denied"), "{msg}");
+    }
 }

@@ -86,12 +86,9 @@ pub fn analyze_layer(plan: &LayerPlan, data: Vec<f64>, opts: &Options) -> LayerR
     diagnose_esd(plan, evals, rank_loss, &mats, opts)
 }
 
-/// The attention layout in the `config.json` beside a checkpoint (in its folder, or next to
-/// the file), if any.
-pub fn model_config(path: &Path) -> Option<layers::AttentionConfig> {
-    let dir = if path.is_dir() { path } else { path.parent()? };
-    let text = std::fs::read_to_string(dir.join("config.json")).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+/// The attention layout of a Hugging Face `config.json`'s text, if it gives one.
+pub fn attention_config(text: &str) -> Option<layers::AttentionConfig> {
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
     // Multimodal configs nest the language model's.
     layers::AttentionConfig::from_json(&v).or_else(|| {
         v.get("text_config")
@@ -100,11 +97,12 @@ pub fn model_config(path: &Path) -> Option<layers::AttentionConfig> {
 }
 
 /// Plan the layers of an opened checkpoint, applying the filter. The head layout comes from
-/// `opts.layers.attention`, or else the `config.json` beside the checkpoint's first file.
+/// `opts.layers.attention`, or else the checkpoint's `config.json` (beside its first file,
+/// or fetched beside a remote one).
 pub fn plan(src: &dyn TensorSource, opts: &Options) -> Vec<LayerPlan> {
     let mut lo = opts.layers.clone();
     if lo.attention.is_none() {
-        lo.attention = src.files().first().and_then(|f| model_config(f));
+        lo.attention = src.model_config_text().and_then(|t| attention_config(&t));
     }
     let mut plans = layers::plan_layers(src.tensors(), &lo);
     if let Some(f) = &opts.filter {

@@ -455,3 +455,64 @@ fn a_gguf_over_http_gives_the_local_results_with_a_header_over_the_first_prefix(
     assert_eq!(server.sent(), want);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A GPT-NeoX-style fused projection (Q, K, V interleaved per head) can be split only with
+/// the head count of the model's config.json: a remote checkpoint fetches the config.json
+/// beside it, as a local folder reads its own, and splits exactly as the local run does.
+#[test]
+fn the_config_json_beside_a_remote_checkpoint_gives_the_local_split_of_fused_qkv() {
+    let dir = tmpdir("remote-config");
+    let server = Server::start();
+    // 4 heads of 16: the fused weight is 3·64 × 64.
+    let tensors: Vec<Tensor> = vec![
+        (
+            "gpt_neox.layers.0.attention.query_key_value.weight",
+            vec![192, 64],
+            random(192 * 64, 11),
+        ),
+        (
+            "gpt_neox.layers.0.mlp.dense_h_to_4h.weight",
+            vec![256, 64],
+            random(256 * 64, 12),
+        ),
+    ];
+    let file = shard_bytes(&tensors);
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architectures": ["GPTNeoXForCausalLM"],
+        "hidden_size": 64,
+        "num_attention_heads": 4,
+    }))
+    .unwrap();
+    std::fs::write(dir.join("model.safetensors"), &file).unwrap();
+    std::fs::write(dir.join("config.json"), &config).unwrap();
+    server.put(&format!("{REPO}model.safetensors"), file.clone());
+    let mut opts = Options::default();
+    opts.layers.split_fused = true;
+    let local = run(formats::open(&dir).unwrap().as_ref(), &opts);
+    let names: Vec<&str> = local.layers.iter().map(|l| l.longname.as_str()).collect();
+    // The whole projection, then Q, K and V by the heads of config.json, then the MLP.
+    assert_eq!(local.layers.len(), 5, "{names:?}");
+
+    // No config.json on the server: the split the plan can make without one (none).
+    let url = server.url(&format!("{REPO}model.safetensors"));
+    let bare = formats::open(Path::new(&url)).unwrap();
+    assert_eq!(bare.model_config_text(), None);
+    let without = run(bare.as_ref(), &opts);
+    assert_eq!(without.layers.len(), 2);
+    assert_ne!(rows(&without), rows(&local));
+
+    // With it: the local rows, bit for bit; the config's bytes are counted as fetched.
+    server.put(&format!("{REPO}config.json"), config.clone());
+    for url in [
+        server.url(&format!("{REPO}model.safetensors")),
+        server.url(REPO),
+    ] {
+        let src = formats::open(Path::new(&url)).unwrap();
+        assert_eq!(src.model_config_text().unwrap().as_bytes(), config);
+        let before = src.bytes_read().unwrap();
+        assert_eq!(before as usize, header_size(&file) + config.len(), "{url}");
+        let remote = run(src.as_ref(), &opts);
+        assert_eq!(rows(&remote), rows(&local), "{url}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
