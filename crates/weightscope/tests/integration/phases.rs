@@ -59,3 +59,51 @@ fn phase_classifier_meets_its_target_on_held_out_matrices() {
         );
     }
 }
+
+/// The real layers of the batch-size experiment (experiments/batch_size, MLP3 on MNIST, its
+/// saved ESDs): smaller batches give the same or a later phase (§7), and the layers of the
+/// λ = 0.05 L2 run, most of whose eigenvalues decayed towards zero with no single gap (fc1
+/// 75%, fc2 96% below 10⁻⁶ λmax), are Rank-collapse (§6.4).
+#[test]
+fn batch_size_layers_follow_the_papers_order_and_strong_l2_collapses_rank() {
+    let path = fixture("../../experiments/batch_size/results/esds.json");
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let phase_of = |run: &str, layer: &str| -> Phase {
+        let runs = saved["runs"].as_array().unwrap();
+        let r = runs.iter().find(|r| r["name"] == run).unwrap();
+        let l = r["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["layer"] == layer)
+            .unwrap();
+        let (n, m) = (
+            l["n"].as_u64().unwrap() as usize,
+            l["m"].as_u64().unwrap() as usize,
+        );
+        let ev: Vec<f64> = serde_json::from_value(l["evals"].clone()).unwrap();
+        assert_eq!(ev.len(), m);
+        if run.ends_with("_wd0.05") {
+            // The premise, from the eigenvalues themselves.
+            let tiny = ev.iter().filter(|&&x| x < 1e-6 * ev[m - 1]).count();
+            assert!(tiny * 2 > m, "{run} {layer}: {tiny} of {m} below 1e-6 λmax");
+        }
+        let mp = fit_marchenko_pastur(&ev, n as f64 / m as f64, m, MpMethod::BulkCdf).unwrap();
+        classify(&evidence(&ev, &mp)).phase
+    };
+    for layer in ["fc1", "fc2"] {
+        let walk: Vec<Phase> = [500, 250, 100, 32, 16, 8, 4, 2]
+            .iter()
+            .map(|b| phase_of(&format!("b{b}"), layer))
+            .collect();
+        assert!(walk.windows(2).all(|w| w[0] <= w[1]), "{layer}: {walk:?}");
+        assert_eq!(walk[0], Phase::BleedingOut, "{layer}: {walk:?}");
+        assert_eq!(walk[7], Phase::HeavyTailed, "{layer}: {walk:?}");
+        assert_eq!(
+            phase_of("b32_wd0.05", layer),
+            Phase::RankCollapse,
+            "{layer}"
+        );
+    }
+}
