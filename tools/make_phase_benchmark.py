@@ -45,6 +45,14 @@ or Rademacher); a rank-one term θ·u vᵀ with unit u, v has the BBP threshold
 
 Train and held-out splits differ only in their seeds; parameters are continuous, so held-out
 values lie in between the training ones.
+
+A third split, `continuum` (`--only continuum` writes it alone), holds Rank-collapse of
+another kind, the one strong L2 leaves in real layers (§6.4, experiments/batch_size): W_rand
+whose units (columns) die, a share f ∈ [0.1, 0.9] of them, each at its own step, and shrink
+geometrically from then on, so that the log10 of a dead unit's scale is uniform in [−d, 0],
+d ∈ [4, 16] decades. Its eigenvalues form a continuum reaching down to zero, with no gap.
+It was made after the classifier's rule for such ESDs, to test that rule on matrices it
+was not set with; it is not part of the benchmark's train/held-out targets.
 """
 
 import csv
@@ -212,12 +220,25 @@ def rank_collapse(rng):
     return x, f"{what} noise={eps:.1e}"
 
 
+def rank_collapse_continuum(rng):
+    n, m = shape(rng)
+    x, kind = noise(rng, n, m)
+    share = rng.uniform(0.1, 0.9)
+    decades = rng.uniform(4.0, 16.0)
+    dead = rng.random(m) < share
+    scale = np.where(dead, 10.0 ** -rng.uniform(0.0, decades, m), 1.0)
+    # Units shrunk by 3+ decades (eigenvalues by 6+): the mass "at zero".
+    gone = np.count_nonzero(scale <= 1e-3) / m
+    x = x * scale[None, :]
+    return x, f"{kind} dead={dead.mean():.2f} decades={decades:.1f} gone={gone:.3f}"
+
+
 GENERATORS = [random_like, bleeding_out, bulk_spikes, bulk_decay, heavy_tailed, rank_collapse]
 
 
-def make_split(name, seed, per_phase):
+def make_split(name, seed, per_phase, generators=None):
     rows, evals = [], []
-    for pi, (phase, gen) in enumerate(zip(PHASES, GENERATORS)):
+    for pi, (phase, gen) in enumerate(generators or zip(PHASES, GENERATORS)):
         for i in range(per_phase):
             rng = np.random.default_rng([seed, pi, i])
             while True:
@@ -241,6 +262,14 @@ def make_split(name, seed, per_phase):
 
 
 if __name__ == "__main__":
-    per = int(sys.argv[1]) if len(sys.argv) > 1 else 100
-    make_split("train", 20261205, per)
-    make_split("heldout", 90210417, per)
+    args = sys.argv[1:]
+    only = None
+    if args[:1] == ["--only"]:
+        only, args = args[1], args[2:]
+    per = int(args[0]) if args else 100
+    if only in (None, "train"):
+        make_split("train", 20261205, per)
+    if only in (None, "heldout"):
+        make_split("heldout", 90210417, per)
+    if only in (None, "continuum"):
+        make_split("continuum", 31415926, 2 * per, [("Rank-collapse", rank_collapse_continuum)])

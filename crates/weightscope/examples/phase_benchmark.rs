@@ -2,8 +2,9 @@
 //! known phase, made by generators independent of the classifier): accuracy and confusion
 //! matrices of the training and held-out splits.
 //! `cargo run --release -p weightscope --example phase_benchmark [-- SPLIT...]`
-//! (default: train heldout). `VERBOSE=1` lists the misclassified matrices; `FEATURES=FILE`
-//! writes the evidence of every matrix as CSV. Results are in docs/phases.md.
+//! (default: train heldout; `continuum` is the extra Rank-collapse split). `VERBOSE=1` lists
+//! the misclassified matrices; `FEATURES=FILE` writes the evidence of every matrix as CSV.
+//! Results are in docs/phases.md.
 
 use std::io::Write;
 use std::path::PathBuf;
