@@ -248,7 +248,9 @@ def analyze(
     Args:
         model: a checkpoint path (str or os.PathLike: any format the command line reads, a
             Hugging Face hub id ``"org/name[@revision]"`` read from the local hub cache, or an
-            ``https://`` / ``s3://`` URL read by byte range), a
+            ``https://`` / ``s3://`` URL read by byte range, with the ``config.json``
+            beside it; gated hub models take the token of ``HF_TOKEN`` or
+            ``~/.cache/huggingface/token``), a
             ``torch.nn.Module`` (names as in its ``state_dict()``), a state dict or a
             checkpoint dict (``{"state_dict": ...}`` / ``{"model": ...}`` unwrapped), a dict of
             numpy arrays, or a single numpy array / torch tensor.
@@ -266,7 +268,8 @@ def analyze(
         A DataFrame with exactly the columns of ``weightscope analyze --csv`` for the same
         options: int columns as nullable ``Int64``, float columns ``float64`` (missing: NaN),
         text columns ``object`` (missing: ""). For a URL, ``frame.attrs["bytes_read"]`` is
-        the number of bytes fetched (headers and the analysed tensors' byte ranges).
+        the number of bytes fetched (headers, config.json and the analysed tensors' byte
+        ranges).
 
     Raises:
         OptionError: an unknown option or a bad value. ReadError: an unreadable checkpoint.

@@ -189,7 +189,8 @@ pub struct Input {
     /// org/name[@revision] (branch, tag or commit), read from the local hub cache
     /// (HF_HUB_CACHE, HF_HOME/hub or ~/.cache/huggingface/hub), never the network; or an
     /// https:// or s3:// URL of a .safetensors or .gguf file, a model.safetensors.index.json
-    /// or a folder (ending in /), read by byte range (S3 settings from AWS_* variables).
+    /// or a folder (ending in /), read by byte range (S3 settings from AWS_* variables; the
+    /// hub's token, for gated models, from HF_TOKEN or ~/.cache/huggingface/token).
     pub model: PathBuf,
 }
 

@@ -28,6 +28,19 @@ pub fn locate(arg: &Path) -> Result<PathBuf> {
                     arg.display()
                 ))
             })?;
+            let repo_dir = cache.join(format!("models--{}", repo.replace('/', "--")));
+            if !repo_dir.is_dir() {
+                // As likely a mistyped path as a model not downloaded: say both.
+                return Err(Error::format(
+                    arg,
+                    format!(
+                        "no such file or folder, and no model {repo} in the Hugging Face \
+                         cache {} (weightscope reads only the local cache, never the \
+                         network: `hf download {repo}` first)",
+                        cache.display()
+                    ),
+                ));
+            }
             snapshot(&cache, repo, revision.unwrap_or("main"))
         }
         None => Ok(arg.to_path_buf()),
@@ -80,7 +93,7 @@ pub fn snapshot(cache: &Path, repo: &str, revision: &str) -> Result<PathBuf> {
             &repo_dir,
             format!(
                 "model {repo} is not in the Hugging Face cache {} (weightscope reads only the \
-                 local cache, never the network: `huggingface-cli download {repo}` first)",
+                 local cache, never the network: `hf download {repo}` first)",
                 cache.display()
             ),
         ));

@@ -243,6 +243,10 @@ pub fn open(path: &Path) -> Result<Box<dyn TensorSource>> {
             "remote checkpoints need weightscope built with the `remote` feature",
         ));
     }
+    // A path that does not exist may be a hub id `org/name[@revision]` of the local Hugging
+    // Face cache: every command and the Python API take one wherever they take a path.
+    let located = hub::locate(path)?;
+    let path = located.as_path();
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if meta.is_dir() {
         return folder::open_folder(path);

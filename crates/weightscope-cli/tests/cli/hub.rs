@@ -104,3 +104,46 @@ fn a_missing_revision_or_model_names_the_cache_and_never_downloads() {
     let (code, err, _) = csv_of(&d, &cache, "org/mnist", "x.csv");
     assert_eq!(code, Some(0), "{err}");
 }
+
+/// Every command that takes a model takes a hub id: `rank`, `compare` and `track` read the
+/// snapshot as `analyze` does, and label it as written.
+#[cfg(unix)]
+#[test]
+fn rank_compare_and_track_take_hub_ids_too() {
+    let d = tmpdir("hub-commands");
+    let cache = hub_cache(&d);
+    let file = example().to_string_lossy().into_owned();
+    let cmd = |args: &[&str]| {
+        let o = run(bin().args(args).current_dir(&d).env("HF_HUB_CACHE", &cache));
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {err}");
+    };
+    cmd(&["rank", "org/mnist", &file, "-o", "rank.csv"]);
+    let rank = std::fs::read_to_string(d.join("rank.csv")).unwrap();
+    let rows: Vec<&str> = rank.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{rank}");
+    assert!(rows[0].starts_with("org/mnist,"), "{rank}");
+    // The same weights: every metric after the model's name equal.
+    let tail = |r: &str| r.split_once(',').unwrap().1.to_string();
+    assert_eq!(tail(rows[0]), tail(rows[1]), "{rank}");
+
+    cmd(&["compare", "org/mnist", &file, "-o", "compare.csv"]);
+    let compare = std::fs::read_to_string(d.join("compare.csv")).unwrap();
+    assert!(compare.lines().count() > 1, "{compare}");
+
+    cmd(&["track", "org/mnist", &file, "-o", "track.csv"]);
+    let track = std::fs::read_to_string(d.join("track.csv")).unwrap();
+    assert!(track.contains("org/mnist"), "{track}");
+
+    // A mistyped local path that reads as a hub id says both.
+    let o = run(bin()
+        .args(["rank", "nodir/model.safetensors", &file, "-o", "x.csv"])
+        .current_dir(&d)
+        .env("HF_HUB_CACHE", &cache));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("no such file or folder") && err.contains("never the network"),
+        "{err}"
+    );
+}
