@@ -558,9 +558,10 @@ fn track_series(steps: [Option<u64>; 3]) -> Vec<(std::path::PathBuf, Option<u64>
             let layers = (0..3)
                 .map(|i| {
                     let ph = phases[(i + k).min(2)];
-                    let w = synth_matrix(ph, 160, 80, 100 + 10 * k as u64 + i as u64);
+                    // M = 100: the smallest layer that gets a phase (MIN_PHASE_M).
+                    let w = synth_matrix(ph, 200, 100, 100 + 10 * k as u64 + i as u64);
                     analyze_layer(
-                        &plan(i, &format!("block.{i}"), 160, 80),
+                        &plan(i, &format!("block.{i}"), 200, 100),
                         row_major(&w),
                         &opts,
                     )

@@ -562,7 +562,7 @@ columns! {
         get |r| Float(r.vectors.map(|v| v.tail_var_part_ratio));
 
     "phase", Phase, Text, "", 0,
-        "Random-like, Bleeding-out, Bulk+Spikes, Bulk-decay, Heavy-Tailed or Rank-collapse (§5, Table 7)",
+        "Random-like, Bleeding-out, Bulk+Spikes, Bulk-decay, Heavy-Tailed or Rank-collapse (§5, Table 7); empty where M < 100 (too few eigenvalues per matrix to call one)",
         get |r| Text(r.phase.as_ref().map_or("", |p| p.phase.as_str()));
     "phase_confidence", Phase, Float, "", 2,
         "0.5 where the evidence lies on the boundary with `phase_runner_up`, 1 far from any",

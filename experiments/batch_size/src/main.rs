@@ -436,8 +436,10 @@ fn reclassify(row: &mut LayerRow, esd: &LayerEsd) {
     row.num_spikes = mp.as_ref().map(|m| m.num_spikes);
     row.num_bleeding_out = mp.as_ref().map(|m| m.num_bleeding_out);
     row.bulk_ks = mp.as_ref().map(|m| m.bulk_ks);
+    // As analyze does: no phase below MIN_PHASE_M eigenvalues per matrix.
     let call = mp
         .as_ref()
+        .filter(|_| esd.m >= phase::MIN_PHASE_M)
         .map(|mp| phase::classify(&phase::evidence(&esd.evals, mp)));
     row.phase = call.as_ref().map(|c| c.phase.as_str().to_string());
     row.phase_reason = call.as_ref().map(|c| c.reason.clone());
@@ -788,7 +790,9 @@ mod tests {
         assert_eq!(analysed.esds.len(), 3);
         assert_eq!(analysed.esds[0].n, 300);
         assert_eq!(analysed.esds[0].m, 200);
-        assert!(analysed.layers.iter().all(|l| l.phase.is_some()));
+        // fc1 (M = 200) and fc2 (M = 150) get a phase, fc3 (M = 10) none: below MIN_PHASE_M.
+        let phased: Vec<bool> = analysed.layers.iter().map(|l| l.phase.is_some()).collect();
+        assert_eq!(phased, [true, true, false]);
         write_results(&args, std::slice::from_ref(&analysed), 0.0).unwrap();
 
         from_esds(&args, Instant::now()).unwrap();

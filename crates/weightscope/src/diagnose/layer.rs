@@ -159,7 +159,7 @@ pub fn diagnose_esd(
         None
     };
     r.mp = mp;
-    if let (true, Some(mp)) = (opts.phase, &mp) {
+    if let (true, Some(mp)) = (opts.phase && plan.m >= phase::MIN_PHASE_M, &mp) {
         let evidence = phase::evidence(&evals, mp);
         let call = phase::classify(&evidence);
         r.phase = Some(PhaseResult {

@@ -123,6 +123,13 @@ pub const ZERO_EVAL_RATIO: f64 = 1e-10;
 pub const ZERO_GAP_DECADES: f64 = 3.0;
 /// Zero mass at or above this share means Rank-collapse.
 pub const RANK_COLLAPSE_ZERO_MASS: f64 = 0.05;
+/// The fewest eigenvalues per matrix (M) for which a phase is called: the benchmark's range.
+/// The evidence is asymptotic (an MP edge with Tracy–Widom fluctuations, BBP outliers, a KS
+/// distance scaled by M^(−½)), and below it the finite-size bias of the MP fit outgrows the
+/// KS limit: i.i.d. Gaussian matrices (Q = 1, 2, 4; 120 each) are called Heavy-Tailed 2.5% of
+/// the time at M = 100 but 19% at M = 64, 27% at 48, 53% at 32 and 96% at 8 (docs/phases.md).
+/// Smaller layers (a 10-class head, a depthwise convolution's M = 1 maps) get no phase.
+pub const MIN_PHASE_M: usize = 100;
 /// Rank collapse without a gap: the 5% quantile ([`RANK_COLLAPSE_ZERO_MASS`]) at least this
 /// many decades below the median eigenvalue. A full-rank ESD keeps its lower part near its
 /// median: MP's hard edge at Q = 1, the lowest, puts the 5% quantile at (0.05·π/2)²σ² ≈
