@@ -112,6 +112,8 @@ def model_stats(name, rows):
     ph = Counter((r.get("phase") or {}).get("phase") for r in rows if r.get("phase"))
     for p in PHASES:
         s[f"phase_{p}"] = ph.get(p, 0)
+    # Analysed layers with fewer than 100 eigenvalues per matrix get no phase (docs/phases.md).
+    s["phase_none"] = sum(1 for r in ok if not r.get("phase"))
     for key in ["vec_entropy", "loc_ratio", "part_ratio"]:
         # Eigenvectors of M < 8 entries (depthwise convolutions: M = 1) cannot be localized.
         flags = [localized(r, key) for r in ok if r["M"] >= 8]
@@ -232,11 +234,12 @@ def main():
         )
     md += ["", "## Phases (Table 7)", ""]
     md += [
-        "| model | " + " | ".join(PHASES) + " | runner-up phase (near a boundary) |",
-        "|---|" + "---:|" * len(PHASES) + "---|",
+        "| model | " + " | ".join(PHASES) + " | no phase (M < 100) | runner-up phase (near a "
+        "boundary) |",
+        "|---|" + "---:|" * (len(PHASES) + 1) + "---|",
     ]
     for s in stats:
-        cells = " | ".join(str(s[f"phase_{p}"]) for p in PHASES)
+        cells = " | ".join(str(s[f"phase_{p}"]) for p in [*PHASES, "none"])
         md.append(f"| {s['model']} | {cells} | {s['runner_up'] or '–'} |")
     md += ["", "## Eigenvector localization (§3.3): layers whose tail eigenvectors are more "
            "localized than the bulk's (lower mean)", ""]  # fmt: skip

@@ -253,6 +253,11 @@ pub(crate) fn run_report(
             }
         }
     });
+    // A Ctrl-C that came after the last check (the run ended within the 50 ms, or this
+    // thread was not scheduled while the analysis ran) still stops the caller here.
+    if interrupted.is_none() {
+        interrupted = py.check_signals().err();
+    }
     if let Some(e) = interrupted {
         return Err(e);
     }
