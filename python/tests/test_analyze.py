@@ -266,10 +266,17 @@ def test_ctrl_c_stops_the_run():
 
     from weightscope import _native
 
-    with pytest.raises(KeyboardInterrupt):
-        _native.analyze_tensors(
-            names, [[200, 100]] * len(names), ["float64"] * len(names), fetch, {"threads": 1}
-        )
+    # Python installs its KeyboardInterrupt handler only when SIGINT is not ignored at start,
+    # and a shell ignores SIGINT in the jobs it starts in the background (`cmd &`): set it
+    # here so that the test does not depend on how the test run was started.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _native.analyze_tensors(
+                names, [[200, 100]] * len(names), ["float64"] * len(names), fetch, {"threads": 1}
+            )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert len(fetched) < len(names) // 2
 
 
