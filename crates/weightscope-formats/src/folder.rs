@@ -233,6 +233,17 @@ pub(crate) struct Index {
     pub(crate) shards: Vec<(String, Vec<String>)>,
 }
 
+impl Index {
+    /// The shard (its position in `shards`) of each tensor name.
+    pub(crate) fn homes(&self) -> HashMap<String, usize> {
+        self.shards
+            .iter()
+            .enumerate()
+            .flat_map(|(p, (_, names))| names.iter().map(move |n| (n.clone(), p)))
+            .collect()
+    }
+}
+
 /// Read an index, whose `weight_map` maps each tensor name to its shard.
 fn read_index(index_path: &Path) -> Result<Index> {
     let text = std::fs::read_to_string(index_path).map_err(|e| Error::io(index_path, e))?;
@@ -279,12 +290,7 @@ fn open_indexed<S: TensorSource + 'static>(
     open: impl Fn(&Path) -> Result<S>,
 ) -> Result<Box<dyn TensorSource>> {
     let index = read_index(index_path)?;
-    let home: HashMap<String, usize> = index
-        .shards
-        .iter()
-        .enumerate()
-        .flat_map(|(p, (_, names))| names.iter().map(move |n| (n.clone(), p)))
-        .collect();
+    let home = index.homes();
     let parts = index
         .shards
         .into_iter()

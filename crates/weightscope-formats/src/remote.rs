@@ -593,8 +593,7 @@ pub fn open_url(url: &str) -> Result<Box<dyn TensorSource>> {
     // The head layout of fused Q,K,V projections is in the config.json beside the weights,
     // as in a local folder (and on the hub). Without one (or if it cannot be fetched) the
     // plan says "no config.json", as locally.
-    let bare = url.split(['?', '#']).next().unwrap_or(url);
-    let base = &bare[..bare.rfind('/').map_or(0, |i| i + 1)];
+    let base = folder_of(url.split(['?', '#']).next().unwrap_or(url));
     let config = fetch_whole(&format!("{base}config.json"), &read, MAX_CONFIG_BYTES).ok();
     Ok(Box::new(RemoteCheckpoint {
         inner,
@@ -639,6 +638,12 @@ impl FetchError {
 
 /// The largest index fetched: the hub's biggest are a few MB.
 const MAX_INDEX_BYTES: usize = 100_000_000;
+
+/// The URL of the folder holding `url`'s object, with its trailing `/` (a folder URL is its
+/// own folder).
+fn folder_of(url: &str) -> &str {
+    &url[..url.rfind('/').map_or(0, |i| i + 1)]
+}
 
 /// A whole (small) object as text: an index or a config.json, refused over `limit` bytes.
 fn fetch_whole(
@@ -687,13 +692,8 @@ fn open_indexed(
         ));
     }
     let index = parse_index(&index_path, text)?;
-    let base = &index_url[..index_url.rfind('/').map_or(0, |i| i + 1)];
-    let home: HashMap<String, usize> = index
-        .shards
-        .iter()
-        .enumerate()
-        .flat_map(|(p, (_, names))| names.iter().map(move |n| (n.clone(), p)))
-        .collect();
+    let base = folder_of(index_url);
+    let home = index.homes();
     let parts = index
         .shards
         .into_iter()

@@ -436,11 +436,10 @@ fn reclassify(row: &mut LayerRow, esd: &LayerEsd) {
     row.num_spikes = mp.as_ref().map(|m| m.num_spikes);
     row.num_bleeding_out = mp.as_ref().map(|m| m.num_bleeding_out);
     row.bulk_ks = mp.as_ref().map(|m| m.bulk_ks);
-    // As analyze does: no phase below MIN_PHASE_M eigenvalues per matrix.
     let call = mp
         .as_ref()
-        .filter(|_| esd.m >= phase::MIN_PHASE_M)
-        .map(|mp| phase::classify(&phase::evidence(&esd.evals, mp)));
+        .and_then(|mp| phase::classify_esd(&esd.evals, mp, esd.m))
+        .map(|(_, call)| call);
     row.phase = call.as_ref().map(|c| c.phase.as_str().to_string());
     row.phase_reason = call.as_ref().map(|c| c.reason.clone());
     row.phase_confidence = call.as_ref().map(|c| c.confidence);

@@ -159,9 +159,11 @@ pub fn diagnose_esd(
         None
     };
     r.mp = mp;
-    if let (true, Some(mp)) = (opts.phase && plan.m >= phase::MIN_PHASE_M, &mp) {
-        let evidence = phase::evidence(&evals, mp);
-        let call = phase::classify(&evidence);
+    let called = mp
+        .as_ref()
+        .filter(|_| opts.phase)
+        .and_then(|mp| phase::classify_esd(&evals, mp, plan.m));
+    if let Some((evidence, call)) = called {
         r.phase = Some(PhaseResult {
             phase: call.phase,
             runner_up: call.runner_up,

@@ -273,6 +273,16 @@ fn confidence(x: f64, at: f64, width: f64) -> f64 {
     }
 }
 
+/// The evidence and the phase of an ESD of M eigenvalues per matrix, or `None` below
+/// [`MIN_PHASE_M`].
+pub fn classify_esd(evals: &[f64], mp: &MpFit, m: usize) -> Option<(PhaseEvidence, PhaseCall)> {
+    (m >= MIN_PHASE_M).then(|| {
+        let e = evidence(evals, mp);
+        let call = classify(&e);
+        (e, call)
+    })
+}
+
 /// Classify, and say why in a few words.
 pub fn classify(e: &PhaseEvidence) -> PhaseCall {
     let call = |phase, runner_up: Phase, confidence: f64, reason: String| PhaseCall {
