@@ -292,9 +292,7 @@ fn analyze_path<'py>(
     let mut opts = options::from_dict(options)?;
     opts.keep_esd = keep_esd;
     let src = py
-        .detach(|| {
-            weightscope::formats::hub::locate(&path).and_then(|p| weightscope::formats::open(&p))
-        })
+        .detach(|| weightscope::formats::open(&path))
         .map_err(|e| to_py_err(e.into()))?;
     let label = path.display().to_string();
     run(py, src.as_ref(), None, &label, &opts, progress, want_json)
